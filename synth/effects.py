@@ -1,0 +1,86 @@
+"""Post-render image effects: resolution loss, blur, occlusion, sensor noise, JPEG.
+
+Each effect is parameterised entirely by ``synth.scene.Effects`` (drawn in
+``synth.sampling``), so the parameters stored with a sample reproduce the
+image exactly. Effects change pixels only: geometric labels stay valid.
+Order: downsample -> Gaussian blur -> motion blur -> occluders -> noise -> JPEG
+(occluders are sharp objects in front of the head; noise and compression come
+from the sensor and the encoder, after everything optical).
+
+OpenCV is used for the filters: at 256x256 its Gaussian blur measured 0.34 ms
+against 3.2 ms (scipy.ndimage) and 2.9 ms (PIL) on this machine.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from synth.scene import Effects
+
+cv2.setNumThreads(1)  # parallelism lives at the process level (one renderer per process)
+
+
+def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
+    """Normalised line kernel, cropped to its support.
+
+    length: in pixels (>= 1). angle_deg: counter-clockwise from image x.
+    Returns (h, w) float32 summing to 1, with odd h and w so the line is centred.
+    """
+    n = int(np.ceil(length)) | 1
+    k = np.zeros((n, n), np.float32)
+    c = n // 2
+    a = np.deg2rad(angle_deg)
+    dx, dy = np.cos(a) * (length - 1) / 2.0, -np.sin(a) * (length - 1) / 2.0
+    cv2.line(k, (int(round((c - dx) * 16)), int(round((c - dy) * 16))),
+             (int(round((c + dx) * 16)), int(round((c + dy) * 16))), 1.0, 1, cv2.LINE_AA, shift=4)
+    ys, xs = np.nonzero(k)
+    r = max(abs(ys - c).max(), 0), max(abs(xs - c).max(), 0)
+    k = k[c - r[0]:c + r[0] + 1, c - r[1]:c + r[1] + 1]
+    return k / k.sum()
+
+
+def apply_effects(rgb: np.ndarray, effects: Effects) -> np.ndarray:
+    """Apply ``effects`` to an (H, W, 3) uint8 image; returns a new (H, W, 3) uint8 image."""
+    out = rgb
+    h, w = rgb.shape[:2]
+    if effects.downsample > 1.0:
+        sw, sh = max(1, int(round(w / effects.downsample))), max(1, int(round(h / effects.downsample)))
+        small = cv2.resize(out, (sw, sh), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if effects.gaussian_sigma > 0.0:
+        out = cv2.GaussianBlur(out, (0, 0), effects.gaussian_sigma, borderType=cv2.BORDER_REFLECT)
+    if effects.motion_length >= 2.0:
+        out = cv2.filter2D(out, -1, motion_kernel(effects.motion_length, effects.motion_angle),
+                           borderType=cv2.BORDER_REFLECT)
+    if effects.occluders:
+        out = out.copy() if out is rgb else out
+        for occ in effects.occluders:
+            x0, y0 = max(0, int(round(occ.x))), max(0, int(round(occ.y)))
+            x1, y1 = min(w, int(round(occ.x + occ.width))), min(h, int(round(occ.y + occ.height)))
+            if x1 > x0 and y1 > y0:
+                out[y0:y1, x0:x1] = np.round(np.asarray(occ.color) * 255.0).astype(np.uint8)
+    if effects.noise_sigma > 0.0:
+        rng = np.random.Generator(np.random.PCG64(effects.noise_seed))
+        noise = rng.standard_normal(out.shape, dtype=np.float32)
+        noise *= np.float32(effects.noise_sigma)
+        noise += out
+        out = np.clip(noise, 0.0, 255.0, out=noise).round().astype(np.uint8)
+    if effects.jpeg_quality > 0:
+        ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(effects.jpeg_quality)])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def occluded_fraction(mask: np.ndarray, effects: Effects) -> float:
+    """Fraction of head-mask pixels covered by the occluders (0 when none)."""
+    if not effects.occluders or not mask.any():
+        return 0.0
+    h, w = mask.shape
+    cover = np.zeros_like(mask, dtype=bool)
+    for occ in effects.occluders:
+        x0, y0 = max(0, int(round(occ.x))), max(0, int(round(occ.y)))
+        x1, y1 = min(w, int(round(occ.x + occ.width))), min(h, int(round(occ.y + occ.height)))
+        cover[y0:y1, x0:x1] = True
+    return float((cover & mask).sum() / mask.sum())

@@ -1,0 +1,133 @@
+"""One sample end to end: sample the scene, fetch the head, render, apply effects, label.
+
+:class:`SampleMaker` holds the expensive parts (head bank pool, renderer and
+its GL context) and is built once per process / Ray actor; ``make(index)`` is
+the per-sample path. The returned dict is what a shard stores (see
+``synth.shards``) and is a pure function of (config, seed, index).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from synth.config import SynthConfig
+from synth.effects import apply_effects, occluded_fraction
+from synth.pose import coarse_category, euler_from_rotation
+from synth.scene import SceneSpec
+from synth.sampling import sample_scene
+
+#: Largest depth a uint16 mm depth map can hold.
+MAX_DEPTH_MM = 65535
+
+
+def build_head_bank(cfg: SynthConfig, seed: int):
+    """The run's identity pool per ``cfg.heads`` (built once; identity i depends on (seed, i) only)."""
+    from synth.heads import build_head_bank as _build
+
+    return _build(cfg.heads, seed)
+
+
+def build_renderer(cfg: SynthConfig):
+    """The renderer backend per ``cfg.renderer`` (imports its heavy library here)."""
+    if cfg.renderer.backend == "gl":
+        from synth.render.gl import GLRenderer
+
+        return GLRenderer(backend=cfg.renderer.gl_context)
+    raise ValueError(f"renderer.backend {cfg.renderer.backend!r} is not available")
+
+
+def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
+    """JSON-safe record of every sampled parameter of a spec (stored with the sample)."""
+    e = spec.effects
+    return {
+        "light": {
+            "direction": [float(v) for v in spec.light.direction],
+            "intensity": float(spec.light.intensity),
+            "color": [float(v) for v in spec.light.color],
+            "color_name": spec.light.color_name,
+            "ambient": float(spec.light.ambient),
+        },
+        "background": {
+            "kind": spec.background.kind,
+            "color": [float(v) for v in spec.background.color],
+            "seed": int(spec.background.seed),
+            "image": spec.background.image_path,
+        },
+        "effects": {
+            "downsample": float(e.downsample),
+            "gaussian_sigma": float(e.gaussian_sigma),
+            "motion_length": float(e.motion_length),
+            "motion_angle": float(e.motion_angle),
+            "occluders": [[o.x, o.y, o.width, o.height] for o in e.occluders],
+            "occluded_fraction": occluded_fraction(mask, e),
+            "noise_sigma": float(e.noise_sigma),
+            "noise_seed": int(e.noise_seed),
+            "jpeg_quality": int(e.jpeg_quality),
+        },
+        "render_scale": float(spec.render_scale),
+    }
+
+
+def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
+    """Assemble the stored sample from a spec, the renderer's output and the final image.
+
+    Returns: index, seed, identity (int); rgb (H, W, 3) uint8; depth (H, W)
+    uint16 mm, 0 = no data; mask (H, W) uint8 0/1; rotation (3, 3), euler (3,)
+    pitch/yaw/roll deg, translation (3,) mm, bbox (4,) x0/y0/x1/y1 px,
+    landmarks (68, 2) px, K (3, 3) -- all float32; landmarks_visible (68,) bool;
+    coarse_class int (0..3, see synth.pose.coarse_category); params (dict).
+    """
+    R = spec.head.rotation
+    euler = euler_from_rotation(R)
+    depth = np.clip(np.rint(rendered["depth"]), 0, MAX_DEPTH_MM).astype(np.uint16)
+    return {
+        "index": spec.index,
+        "seed": spec.seed,
+        "identity": spec.head.identity,
+        "rgb": rgb,
+        "depth": depth,
+        "mask": rendered["mask"].astype(np.uint8),
+        "rotation": R.astype(np.float32),
+        "euler": euler.astype(np.float32),
+        "translation": np.asarray(spec.head.translation, dtype=np.float32),
+        "bbox": np.asarray(rendered["bbox"], dtype=np.float32),
+        "landmarks": np.asarray(rendered["landmarks"], dtype=np.float32),
+        "landmarks_visible": np.asarray(rendered["landmarks_visible"], dtype=bool),
+        "K": spec.camera.K.astype(np.float32),
+        "coarse_class": coarse_category(float(euler[0]), float(euler[1])),
+        "params": scene_params(spec, rendered["mask"]),
+    }
+
+
+class SampleMaker:
+    """Makes samples of one run: ``make(index)`` -> sample dict (see :func:`label_sample`).
+
+    cfg: the resolved config; seed: the run's global seed. Builds the head
+    bank and the renderer once. Pass ``head_bank`` / ``renderer`` to reuse
+    existing ones (tests, benchmarks).
+    """
+
+    def __init__(self, cfg: SynthConfig, seed: int | None = None, head_bank=None, renderer=None):
+        self.cfg = cfg
+        self.seed = cfg.seed if seed is None else int(seed)
+        self.head_bank = head_bank if head_bank is not None else build_head_bank(cfg, self.seed)
+        if len(self.head_bank) < cfg.heads.pool_size:
+            raise ValueError(f"head bank has {len(self.head_bank)} identities, config asks for "
+                             f"heads.pool_size={cfg.heads.pool_size}")
+        self.renderer = renderer if renderer is not None else build_renderer(cfg)
+
+    def spec(self, index: int) -> SceneSpec:
+        return sample_scene(self.cfg, self.seed, index)
+
+    def render_spec(self, spec: SceneSpec) -> tuple[dict, np.ndarray]:
+        """Render a spec and apply its effects: (renderer output, final rgb)."""
+        head = self.head_bank.get(spec.head.identity)
+        rendered = self.renderer.render(spec, head)
+        return rendered, apply_effects(rendered["rgb"], spec.effects)
+
+    def make(self, index: int) -> dict:
+        spec = self.spec(index)
+        rendered, rgb = self.render_spec(spec)
+        return label_sample(spec, rendered, rgb)
+
+    def close(self) -> None:
+        self.renderer.close()

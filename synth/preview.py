@@ -1,0 +1,62 @@
+"""Contact sheets: samples with their pose axes and angles drawn on them."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+#: Axis colours: head x (subject's left) red, y (down) green, z (back of head, drawn toward the face) blue.
+AXIS_COLORS = ((230, 40, 40), (40, 200, 40), (40, 90, 255))
+
+
+def pose_axes_2d(rotation: np.ndarray, translation: np.ndarray, K: np.ndarray,
+                 length_mm: float = 90.0) -> np.ndarray:
+    """(4, 2) pixel positions of the head centre and the ends of its x, y and -z axes.
+
+    rotation (3, 3) head->camera, translation (3,) mm, K (3, 3). The z axis is
+    drawn negated so the blue line points out of the face (the gaze direction).
+    """
+    R = np.asarray(rotation, dtype=np.float64)
+    t = np.asarray(translation, dtype=np.float64)
+    pts = np.stack([t, t + R[:, 0] * length_mm, t + R[:, 1] * length_mm, t - R[:, 2] * length_mm])
+    uvw = pts @ np.asarray(K, dtype=np.float64).T
+    return uvw[:, :2] / uvw[:, 2:3]
+
+
+def annotate(sample: dict, draw_landmarks: bool = True) -> Image.Image:
+    """The sample's rgb with pose axes, face box, landmarks and 'P Y R' angles drawn."""
+    img = Image.fromarray(np.asarray(sample["rgb"]))
+    d = ImageDraw.Draw(img)
+    if draw_landmarks and "landmarks" in sample:
+        for x, y in np.asarray(sample["landmarks"]):
+            if np.isfinite(x) and np.isfinite(y):
+                d.point((float(x), float(y)), fill=(255, 255, 0))
+    if "bbox" in sample:
+        x0, y0, x1, y1 = (float(v) for v in sample["bbox"])
+        if all(map(math.isfinite, (x0, y0, x1, y1))):
+            d.rectangle((x0, y0, x1, y1), outline=(255, 255, 255))
+    axes = pose_axes_2d(sample["rotation"], sample["translation"], sample["K"])
+    for end, color in zip(axes[1:], AXIS_COLORS):
+        d.line((tuple(axes[0]), tuple(end)), fill=color, width=2)
+    p, y, r = (float(v) for v in sample["euler"])
+    d.text((3, 2), f"P{p:+.0f} Y{y:+.0f} R{r:+.0f}", fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0))
+    if "index" in sample:
+        d.text((3, img.height - 12), f"#{int(sample['index'])} id{int(sample.get('identity', -1))}",
+               fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0))
+    return img
+
+
+def contact_sheet(samples: list[dict], columns: int | None = None, tile: int = 160) -> Image.Image:
+    """Grid of annotated samples, each resized to ``tile`` px wide."""
+    if not samples:
+        raise ValueError("no samples to draw")
+    columns = columns or int(math.ceil(math.sqrt(len(samples))))
+    rows = int(math.ceil(len(samples) / columns))
+    first = annotate(samples[0])
+    th = int(round(tile * first.height / first.width))
+    sheet = Image.new("RGB", (columns * tile, rows * th), (20, 20, 20))
+    for i, s in enumerate(samples):
+        im = first if i == 0 else annotate(s)
+        sheet.paste(im.resize((tile, th), Image.BILINEAR), ((i % columns) * tile, (i // columns) * th))
+    return sheet

@@ -1,0 +1,268 @@
+"""Scene sampling: pure functions from (config, seed, index) to a SceneSpec.
+
+Every draw goes through the generator that :func:`sample_rng` returns for one
+sample, ``numpy.random.Generator(PCG64(SeedSequence([seed, index])))``, so a
+sample's content never depends on worker count, shard size or scheduling. No
+global RNG is touched anywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from synth.config import PoseConfig, SynthConfig, pose_ranges
+from synth.pose import euler_from_rotation, rotation_from_euler
+from synth.scene import Background, Camera, Effects, HeadInstance, Light, Occluder, SceneSpec
+
+#: Nominal head height (chin to crown) in mm used to frame crops before rendering.
+NOMINAL_HEAD_HEIGHT_MM = 230.0
+#: Nominal face height (chin to brow) in mm used to place occluders over the face.
+NOMINAL_FACE_HEIGHT_MM = 190.0
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` of a run with global ``seed``."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(index)])))
+
+
+def _uniform(rng: np.random.Generator, rng_range) -> float:
+    lo, hi = rng_range
+    return float(lo) if lo == hi else float(rng.uniform(lo, hi))
+
+
+# --- pose -----------------------------------------------------------------------------------
+
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """Uniformly distributed rotation (Haar measure) from a normalised 4-D Gaussian quaternion."""
+    q = rng.standard_normal(4)
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+@dataclass(frozen=True)
+class PoseHistogram:
+    """A 3-D histogram of target (pitch, yaw, roll) angles in degrees.
+
+    edges: bin edges shared by the three axes; probs: flattened bin probabilities.
+    """
+
+    edges: np.ndarray
+    probs: np.ndarray
+    shape: tuple[int, int, int]
+
+
+@lru_cache(maxsize=8)
+def load_pose_histogram(path: str, bin_deg: float = 10.0) -> PoseHistogram:
+    """Load (N, 3) pitch/yaw/roll degrees from .npy/.npz/.csv and bin them."""
+    p = Path(path)
+    try:
+        if p.suffix == ".npy":
+            angles = np.load(p)
+        elif p.suffix == ".npz":
+            with np.load(p) as z:
+                angles = z[z.files[0]]
+        else:
+            angles = np.loadtxt(p, delimiter=",", ndmin=2)
+    except Exception as exc:  # noqa: BLE001 - any parse failure gets the same message
+        raise ValueError(f"{p}: cannot read target pose histogram ({exc}); fix: give (N, 3) degrees") from None
+    angles = np.asarray(angles, dtype=np.float64)
+    if angles.ndim != 2 or angles.shape[1] != 3 or len(angles) == 0:
+        raise ValueError(f"{p}: expected (N, 3) pitch, yaw, roll rows, got shape {angles.shape}")
+    edges = np.arange(-180.0, 180.0 + bin_deg, bin_deg)
+    hist, _ = np.histogramdd(angles, bins=(edges, edges, edges))
+    return PoseHistogram(edges=edges, probs=(hist / hist.sum()).ravel(), shape=hist.shape)
+
+
+def sample_rotation(cfg: PoseConfig, rng: np.random.Generator) -> np.ndarray:
+    """Draw a head rotation (3, 3) per ``cfg.mode``.
+
+    preset: independent uniform pitch, yaw, roll in the preset's ranges.
+    uniform_so3: Haar-uniform rotation, rejected until every Euler angle has
+        |angle| <= max_angle (bounded number of tries).
+    histogram: pick a bin of the target histogram by its probability, then
+        uniform angles inside the bin.
+    """
+    if cfg.mode == "preset":
+        r = pose_ranges(cfg)
+        return rotation_from_euler(_uniform(rng, r["pitch"]), _uniform(rng, r["yaw"]), _uniform(rng, r["roll"]))
+    if cfg.mode == "uniform_so3":
+        for _ in range(10_000):
+            R = _random_rotation(rng)
+            if np.all(np.abs(euler_from_rotation(R)) <= cfg.max_angle):
+                return R
+        raise RuntimeError(f"pose.max_angle={cfg.max_angle} rejects nearly every rotation; raise it")
+    if cfg.mode == "histogram":
+        h = load_pose_histogram(str(cfg.histogram_file))
+        flat = int(rng.choice(h.probs.size, p=h.probs))
+        i, j, k = np.unravel_index(flat, h.shape)
+        e = h.edges
+        angles = [rng.uniform(e[n], e[n + 1]) for n in (i, j, k)]
+        return rotation_from_euler(*angles)
+    raise ValueError(f"unknown pose mode {cfg.mode!r}")
+
+
+# --- camera and framing ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Framing:
+    """Camera of the output image and the sensor-to-output pixel scale.
+
+    camera: intrinsics of the output image.
+    px_scale: output pixels per sensor pixel (effects sized at the sensor's scale use it).
+    render_scale: fraction of the output resolution the head is rasterised at.
+    """
+
+    camera: Camera
+    px_scale: float
+    render_scale: float
+
+
+def frame_head(cfg: SynthConfig, translation: np.ndarray, rng: np.random.Generator) -> Framing:
+    """Output camera for a head centred at ``translation`` (mm, sensor camera frame)."""
+    s, out = cfg.sensor, cfg.output
+    cx, cy = s.width / 2.0, s.height / 2.0
+    if out.mode == "full":
+        k = out.width / s.width
+        ky = out.height / s.height
+        cam = Camera(out.width, out.height, s.fx * k, s.fy * ky, float(cx * k), float(cy * ky))
+        return Framing(cam, k, 1.0)
+    z = float(translation[2])
+    u = s.fx * translation[0] / z + cx
+    v = s.fy * translation[1] / z + cy
+    head_px = s.fy * NOMINAL_HEAD_HEIGHT_MM / z
+    crop_h = head_px / _uniform(rng, out.crop_head_fraction)
+    crop_w = crop_h * out.width / out.height
+    jitter = cfg.camera.translation
+    u0 = u + rng.uniform(-jitter, jitter) * crop_w - crop_w / 2.0
+    v0 = v + rng.uniform(-jitter, jitter) * crop_h - crop_h / 2.0
+    k = out.width / crop_w  # output px per sensor px
+    cam = Camera(out.width, out.height, float(s.fx * k), float(s.fy * k), float((cx - u0) * k), float((cy - v0) * k))
+    render_scale = min(1.0, max(0.1, 1.0 / k)) if s.emulate_native_resolution else 1.0
+    return Framing(cam, k, render_scale)
+
+
+def sample_translation(cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
+    """Head centre (3,) in mm: distance in ``camera.distance_mm``, offset in the frame.
+
+    In full mode the offset is ``camera.translation`` of the frame size; in
+    crop mode the head sits anywhere in the central half of the sensor (the
+    crop window follows it, so only perspective changes).
+    """
+    s = cfg.sensor
+    z = _uniform(rng, cfg.camera.distance_mm)
+    frac = cfg.camera.translation if cfg.output.mode == "full" else 0.25
+    du = rng.uniform(-frac, frac) * s.width
+    dv = rng.uniform(-frac, frac) * s.height
+    return np.array([du * z / s.fx, dv * z / s.fy, z])
+
+
+# --- light, background, effects -------------------------------------------------------------
+
+def sample_light(cfg: SynthConfig, rng: np.random.Generator) -> Light:
+    """Key light direction from azimuth/elevation, intensity, ambient and colour."""
+    lc = cfg.lighting
+    az = np.deg2rad(_uniform(rng, lc.azimuth_deg))
+    el = np.deg2rad(_uniform(rng, lc.elevation_deg))
+    direction = np.array([np.sin(az) * np.cos(el), -np.sin(el), -np.cos(az) * np.cos(el)])
+    intensity = _uniform(rng, lc.intensity)
+    ambient = _uniform(rng, lc.ambient)
+    others = sorted(n for n in lc.colors if n != "natural")
+    if not others or rng.uniform() < lc.white_probability:
+        name = "natural"
+    else:
+        name = others[int(rng.integers(len(others)))]
+    return Light(direction=direction, intensity=intensity, color=np.asarray(lc.colors[name], dtype=np.float64),
+                 ambient=ambient, color_name=name)
+
+
+@lru_cache(maxsize=8)
+def _background_images(folder: str) -> tuple[str, ...]:
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return tuple(str(p) for p in files)
+
+
+def sample_background(cfg: SynthConfig, rng: np.random.Generator) -> Background:
+    b = cfg.background
+    weights = np.array([b.solid, b.noise, b.image], dtype=np.float64)
+    kind = ("solid", "noise", "image")[int(rng.choice(3, p=weights / weights.sum()))]
+    color = rng.uniform(0.05, 0.95, size=3)
+    seed = int(rng.integers(0, 2**31 - 1))
+    path = None
+    if kind == "image":
+        files = _background_images(str(b.image_folder))
+        path = files[int(rng.integers(len(files)))]
+    return Background(kind=kind, color=color, seed=seed, image_path=path)
+
+
+def sample_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Camera, px_scale: float,
+                   face_center: np.ndarray, face_px: float) -> Effects:
+    """Post-render effects; sizes given at sensor scale are converted with ``px_scale``.
+
+    face_center: (2,) projected head centre in output px; face_px: nominal face
+    height in output px, used to place occluders over the face.
+    Every random number is drawn whether or not the effect fires, so enabling
+    one effect never shifts the draws of the others.
+    """
+    e = cfg.effects
+    draws = rng.uniform(size=6)
+    g_sigma = _uniform(rng, e.blur.gaussian_sigma) * px_scale
+    m_len = _uniform(rng, e.blur.motion_length) * px_scale
+    m_angle = float(rng.uniform(0.0, 180.0))
+    box_choice = int(rng.integers(len(e.occlusion.boxes)))
+    box_offset = rng.uniform(-0.35, 0.35, size=2)
+    noise_sigma = _uniform(rng, e.noise.sigma)
+    noise_seed = int(rng.integers(0, 2**31 - 1))
+    quality = int(round(_uniform(rng, e.compression.jpeg_quality)))
+    factor = _uniform(rng, e.compression.downsample_factor)
+
+    occluders: tuple[Occluder, ...] = ()
+    if draws[2] < e.occlusion.probability:
+        bw, bh = e.occlusion.boxes[box_choice]
+        k = px_scale * cfg.sensor.width / e.occlusion.reference_width
+        w, h = float(bw) * k, float(bh) * k
+        cx, cy = face_center + box_offset * face_px
+        occluders = (Occluder(x=float(cx - w / 2), y=float(cy - h / 2), width=w, height=h),)
+    return Effects(
+        downsample=factor if draws[5] < e.compression.downsample_probability else 1.0,
+        gaussian_sigma=g_sigma if draws[0] < e.blur.gaussian_probability else 0.0,
+        motion_length=m_len if draws[1] < e.blur.motion_probability else 0.0,
+        motion_angle=m_angle,
+        occluders=occluders,
+        noise_sigma=noise_sigma if draws[3] < e.noise.probability else 0.0,
+        noise_seed=noise_seed,
+        jpeg_quality=quality if draws[4] < e.compression.jpeg_probability else 0,
+    )
+
+
+# --- the whole scene ------------------------------------------------------------------------
+
+def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
+    """Sample ``index`` of a run with global ``seed``: a pure function of its arguments.
+
+    The draw order is fixed (identity, rotation, translation, framing, light,
+    background, effects); each part takes its numbers from the one per-sample
+    generator.
+    """
+    rng = sample_rng(seed, index)
+    identity = int(rng.integers(cfg.heads.pool_size))
+    rotation = sample_rotation(cfg.pose, rng)
+    translation = sample_translation(cfg, rng)
+    framing = frame_head(cfg, translation, rng)
+    light = sample_light(cfg, rng)
+    background = sample_background(cfg, rng)
+    cam = framing.camera
+    center = cam.project(translation[None])[0]
+    face_px = cam.fy * NOMINAL_FACE_HEIGHT_MM / translation[2]
+    effects = sample_effects(cfg, rng, cam, framing.px_scale, center, face_px)
+    return SceneSpec(
+        index=int(index), seed=int(seed), camera=cam,
+        head=HeadInstance(identity=identity, rotation=rotation, translation=translation),
+        light=light, background=background, effects=effects, render_scale=framing.render_scale,
+    )

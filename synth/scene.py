@@ -1,0 +1,165 @@
+"""Scene description: plain data, no renderer code.
+
+A :class:`SceneSpec` says everything needed to produce one sample: which head
+identity, where it sits relative to the camera, how it is lit, what is behind
+it and which post-render effects apply. Renderers (``synth.render``) turn a
+spec into images; ``synth.effects`` applies the effects; ``synth.sampling``
+draws specs from a config. Keeping the spec free of renderer state is what
+lets two backends render the same sample and lets a sample be re-created from
+``(config, seed, index)`` alone.
+
+Frames and units (see ``synth.pose`` for the full convention):
+
+* camera frame = OpenCV: x right, y down, z forward (away from the camera), mm;
+* head frame: with the identity rotation the head faces the camera, x points
+  toward image right (the subject's left), y down (toward the chin), z from
+  the face toward the back of the head; origin at the head centre defined by
+  the head bank (``synth.heads``), mm;
+* ``HeadInstance.rotation`` maps head coordinates to camera coordinates:
+  ``p_cam = rotation @ p_head + translation``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole camera with OpenCV intrinsics.
+
+    width, height: image size in pixels. fx, fy: focal lengths in pixels.
+    cx, cy: principal point in pixels (pixel centres at integer + 0.5 edges,
+    i.e. the OpenCV convention where pixel (0, 0) covers [0, 1) x [0, 1)).
+    near, far: clipping distances along z in mm.
+    """
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    near: float = 100.0
+    far: float = 5000.0
+
+    @property
+    def K(self) -> np.ndarray:
+        """(3, 3) float64 intrinsic matrix."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    def project(self, points_cam: np.ndarray) -> np.ndarray:
+        """Project (N, 3) camera-frame points in mm to (N, 2) pixel coordinates."""
+        p = np.asarray(points_cam, dtype=np.float64)
+        z = p[:, 2]
+        return np.stack([self.fx * p[:, 0] / z + self.cx, self.fy * p[:, 1] / z + self.cy], axis=1)
+
+
+@dataclass(frozen=True)
+class HeadInstance:
+    """One head placed in the camera frame.
+
+    identity: index into the run's identity pool (``synth.heads.HeadBank``).
+    rotation: (3, 3) float64, head frame -> camera frame (proper rotation).
+    translation: (3,) float64, head centre in the camera frame, mm.
+    """
+
+    identity: int
+    rotation: np.ndarray
+    translation: np.ndarray
+
+
+@dataclass(frozen=True)
+class Light:
+    """A directional key light plus ambient fill.
+
+    direction: (3,) unit vector in the camera frame pointing from the head
+        toward the light (so (0, 0, -1) is a light at the camera).
+    intensity: key-light scale, 0.3..1.2 in the default config.
+    color: (3,) linear RGB in [0, 1]; natural white is (1, 1, 1).
+    ambient: ambient term in [0, 1], multiplied by ``color``.
+    """
+
+    direction: np.ndarray
+    intensity: float
+    color: np.ndarray
+    ambient: float = 0.35
+    color_name: str = "white"
+
+
+@dataclass(frozen=True)
+class Background:
+    """What fills pixels the head does not cover.
+
+    kind: ``"solid"`` (``color``), ``"noise"`` (smooth value noise drawn from
+        ``seed``, tinted by ``color``) or ``"image"`` (``image_path``, resized
+        to the frame).
+    color: (3,) RGB in [0, 1].
+    """
+
+    kind: str
+    color: np.ndarray
+    seed: int = 0
+    image_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Occluder:
+    """An axis-aligned box painted over the image, in output pixels.
+
+    x, y: top-left corner; width, height: size; color: (3,) RGB in [0, 1].
+    """
+
+    x: float
+    y: float
+    width: float
+    height: float
+    color: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Post-render image effects, applied in this order by ``synth.effects``.
+
+    downsample: factor >= 1 (1 = off); the image is shrunk by it and scaled
+        back, emulating a low-resolution sensor.
+    gaussian_sigma: Gaussian blur sigma in output pixels (0 = off).
+    motion_length: motion-blur kernel length in pixels (0 = off).
+    motion_angle: motion direction in degrees, counter-clockwise from image x.
+    occluders: boxes painted after blur (occluders are in front of the lens
+        path in the paper: black boxes).
+    noise_sigma: Gaussian sensor noise sigma on the 0..255 scale (0 = off).
+    noise_seed: seed of the noise field.
+    jpeg_quality: 1..100, 0 = off.
+    """
+
+    downsample: float = 1.0
+    gaussian_sigma: float = 0.0
+    motion_length: float = 0.0
+    motion_angle: float = 0.0
+    occluders: tuple[Occluder, ...] = ()
+    noise_sigma: float = 0.0
+    noise_seed: int = 0
+    jpeg_quality: int = 0
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """Everything needed to render and post-process one sample.
+
+    index, seed: the sample's index within the run and the run's global seed
+        (the spec is a pure function of config, seed and index).
+    render_scale: the head is rasterised at this fraction of the output
+        resolution and resampled up, to emulate a sensor whose native face
+        resolution is lower than the output crop (1 = render at full size).
+    """
+
+    index: int
+    seed: int
+    camera: Camera
+    head: HeadInstance
+    light: Light
+    background: Background
+    effects: Effects = field(default_factory=Effects)
+    render_scale: float = 1.0
