@@ -1,0 +1,70 @@
+"""Thin adapter from our HDF5 shards (``synth.shards``) to :class:`Sample`.
+
+The schema lives in ``synth.shards`` alone; this module only relies on
+``synth.shards.ShardReader(path)`` (one ``.h5`` file) and
+``synth.shards.open_dataset(folder)`` (every shard of a run), both indexable
+with ``__len__`` and ``__getitem__(i) -> dict`` holding ``rgb`` (H, W, 3)
+uint8, ``depth`` (H, W) uint16 mm, ``mask``, ``rotation`` (3, 3), ``euler``
+(3,) pitch/yaw/roll deg, ``translation`` (3,) mm, ``bbox`` (4,) x0,y0,x1,y1,
+``landmarks`` (68, 2), ``K`` (3, 3). ``synth.shards`` is imported lazily, so
+this module imports even where the synthesis side is not installed.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+from .sample import Sample
+
+
+def _shards_module():
+    try:
+        return importlib.import_module("synth.shards")
+    except ImportError as exc:
+        raise DatasetError(f"reading synthetic shards needs synth.shards, which failed to import: {exc}") from exc
+
+
+class SynthShardReader:
+    """Indexable reader of one shard file (``*.h5``) or a run folder of shards.
+
+    ``reader[i]`` -> Sample(image = rgb, depth (registered to the image),
+    rotation, euler (as stored), bbox, landmarks (None when absent or all
+    NaN), translation, K, source "synth", path ``FILE#i`` or ``FOLDER#i``).
+    """
+
+    source = "synth"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DatasetError(f"synthetic shard path {self.path} does not exist", self.path)
+        mod = _shards_module()
+        try:
+            self._data = mod.open_dataset(self.path) if self.path.is_dir() else mod.ShardReader(self.path)
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise DatasetError(f"cannot open synthetic shards at {self.path}: {exc}", self.path) from exc
+        if len(self._data) == 0:
+            raise DatasetError(f"no samples in synthetic shards at {self.path}", self.path)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getitem__(self, i: int) -> Sample:
+        d = self._data[i]
+        lm = d.get("landmarks")
+        if lm is not None:
+            lm = np.asarray(lm, dtype=np.float64)
+            if lm.size == 0 or not np.isfinite(lm).any():
+                lm = None
+        depth = d.get("depth")
+        return Sample(
+            image=np.asarray(d["rgb"], dtype=np.uint8), rotation=d["rotation"], euler=d["euler"], bbox=d["bbox"],
+            landmarks=lm, depth=None if depth is None else np.asarray(depth, dtype=np.uint16),
+            translation=d.get("translation"), K=d.get("K"), source=self.source, path=f"{self.path}#{i}",
+            meta={k: d[k] for k in ("mask", "seed", "identity") if k in d},
+        )
