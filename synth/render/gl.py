@@ -1,0 +1,488 @@
+"""Fast rasterising backend: moderngl on OSMesa (CPU) or EGL (GPU, or Mesa llvmpipe).
+
+``GLRenderer(backend)`` implements :class:`synth.render.base.Renderer`. One GL
+context per renderer object. Per frame it draws every part of the head once into
+a framebuffer object with two colour attachments -- RGBA8 shaded colour and R32F
+camera-space z in mm -- plus a depth renderbuffer, reads both back, and derives
+the rest in numpy:
+
+* rgb: read back directly -- a first full-screen pass paints the background
+  (solid colour; the coarse ``background.noise_coarse`` image upsampled by
+  bilinear texture filtering; or the cached ``background.image_background``
+  sampled texel-exactly), then the head is drawn over it;
+* depth: planar z (mm) written by the fragment shader from the perspective-
+  correctly interpolated camera-space z, i.e. exactly the z of the triangle
+  plane on the pixel-centre ray (float32 rounding only), 0 = empty;
+* range = depth * sqrt(1 + ((u-cx)/fx)^2 + ((v-cy)/fy)^2) at pixel centres;
+* mask = depth > 0; landmarks / visibility / bbox from ``synth.render.geometry``.
+
+Projection: ``geometry.gl_projection`` reproduces the OpenCV intrinsics exactly
+(u = fx*x/z + cx, v = fy*y/z + cy, pixel centres at +0.5) and puts image row 0 in
+framebuffer row 0, so read-back needs no flip.
+
+Shading: albedo = texture (sRGB-ish: decoded with gamma 2, i.e. squared),
+fragments with alpha < 0.5 discarded; Lambert key light (``spec.light``:
+direction from head toward the light in the camera frame, intensity * color) +
+ambient * color, plus a weak Blinn-Phong specular on parts named "skin"; result
+re-encoded with sqrt. Lighting is evaluated per vertex (Gouraud) and the
+albedo per pixel: head meshes have ~1-5 px triangles in face crops, so this
+looks the same as per-pixel lighting and halves llvmpipe's fragment cost.
+Parts whose texture has no alpha < 128 use a shader variant without
+``discard`` (keeps llvmpipe's early depth test). Back faces are culled for
+parts in ``cull_parts`` (closed meshes, counter-clockwise seen from outside,
+such as the skin -- the tests check the front, not the back, of a sphere is
+seen); other parts (eyebrow/eyelash cards, eyes) are two-sided with the
+normal flipped toward the viewer.
+
+Backend choice (``backend="auto"``): the environment variable
+``SYNTH_GL_BACKEND`` ("osmesa" or "egl") wins if set; otherwise EGL is tried
+first when an NVIDIA device is present (``/dev/nvidia0``, i.e. a GPU machine),
+else OSMesa first (the CPU default); if the first choice fails to create a
+context the other is tried. OSMesa needs ``apt-get install libosmesa6``.
+
+Caches: vertex/index buffers per (head identity, part, mesh fingerprint) in an
+LRU of ``max_heads`` heads; textures per ``texture_key`` in an LRU of
+``max_textures``; framebuffers per render size. No per-frame GL allocation,
+shader compile or texture upload once a head is cached. MSAA is never used, so
+the same spec gives the same bytes (llvmpipe is deterministic).
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from synth.heads.mesh import HeadMesh
+from synth.render import geometry
+from synth.render.background import image_background, noise_coarse, solid_rgb
+from synth.scene import SceneSpec
+
+try:
+    import moderngl
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("synth.render.gl needs moderngl: pip install moderngl") from exc
+
+BACKENDS = ("osmesa", "egl")
+
+_VERTEX_SHADER = """
+#version 330
+uniform mat3 u_rot;          // head -> camera rotation
+uniform vec3 u_trans;        // head origin in camera frame, mm
+uniform mat4 u_proj;         // camera frame -> clip (geometry.gl_projection)
+uniform vec3 u_light_dir;    // unit, camera frame, toward the light
+uniform vec3 u_light_col;    // intensity * color (linear)
+uniform vec3 u_ambient;      // ambient * color (linear)
+uniform float u_ks;          // specular strength (0 = none)
+uniform float u_shininess;
+uniform bool u_two_sided;    // flip normals that face away from the camera
+in vec3 in_pos;
+in vec3 in_nrm;
+in vec2 in_uv;
+out float v_z;
+out vec3 v_diffuse;          // multiplies the linear albedo
+out vec3 v_specular;         // added after
+out vec2 v_uv;
+void main() {
+    vec3 p = u_rot * in_pos + u_trans;
+    vec3 n = normalize(u_rot * in_nrm);
+    vec3 view = normalize(-p);
+    if (u_two_sided && dot(n, view) < 0.0) n = -n;
+    float nl = max(dot(n, u_light_dir), 0.0);
+    v_diffuse = u_ambient + nl * u_light_col;
+    v_specular = vec3(0.0);
+    if (u_ks > 0.0 && nl > 0.0) {
+        vec3 h = normalize(u_light_dir + view);
+        v_specular = u_ks * pow(max(dot(n, h), 0.0), u_shininess) * u_light_col;
+    }
+    v_z = p.z;
+    v_uv = vec2(in_uv.x, 1.0 - in_uv.y);   // texture rows are uploaded top-first
+    gl_Position = u_proj * vec4(p, 1.0);
+}
+"""
+
+_FRAGMENT_SHADER = """
+#version 330
+#define CUTOUT %d
+uniform sampler2D u_tex;
+in float v_z;
+in vec3 v_diffuse;
+in vec3 v_specular;
+in vec2 v_uv;
+layout(location = 0) out vec4 f_color;
+layout(location = 1) out float f_z;
+void main() {
+    vec4 tex = texture(u_tex, v_uv);
+#if CUTOUT
+    if (tex.a < 0.5) discard;
+#endif
+    // sRGB-ish: decode with gamma 2 (square), light linearly, encode with sqrt
+    vec3 c = tex.rgb * tex.rgb * v_diffuse + v_specular;
+    f_color = vec4(sqrt(clamp(c, 0.0, 1.0)), 1.0);
+    f_z = v_z;   // perspective-correct: exact camera z of the triangle plane at the pixel centre
+}
+"""
+
+_BG_VERTEX_SHADER = """
+#version 330
+void main() {  // one triangle covering the viewport
+    vec2 p = vec2(float((gl_VertexID & 1) << 2) - 1.0, float((gl_VertexID & 2) << 1) - 1.0);
+    gl_Position = vec4(p, 0.0, 1.0);
+}
+"""
+
+_BG_FRAGMENT_SHADER = """
+#version 330
+uniform sampler2D u_bg;
+uniform vec2 u_size;       // framebuffer size in pixels
+uniform vec3 u_color;
+uniform bool u_use_tex;
+layout(location = 0) out vec4 f_color;
+layout(location = 1) out float f_z;
+void main() {
+    f_color = u_use_tex ? vec4(texture(u_bg, gl_FragCoord.xy / u_size).rgb, 1.0) : vec4(u_color, 1.0);
+    f_z = 0.0;
+}
+"""
+
+
+def _choose_backends(backend: str) -> list[str]:
+    if backend in BACKENDS:
+        return [backend]
+    if backend != "auto":
+        raise ValueError(f"backend must be 'auto', 'osmesa' or 'egl', not {backend!r}")
+    env = os.environ.get("SYNTH_GL_BACKEND", "").strip().lower()
+    if env:
+        if env not in BACKENDS:
+            raise ValueError(f"SYNTH_GL_BACKEND must be 'osmesa' or 'egl', not {env!r}")
+        return [env]
+    if os.path.exists("/dev/nvidia0"):
+        return ["egl", "osmesa"]
+    return ["osmesa", "egl"]
+
+
+def _mesh_fingerprint(head: HeadMesh) -> tuple:
+    """Cheap identity of a head's geometry: counts plus a strided sample of positions."""
+    parts = []
+    for p in head.parts:
+        step = max(1, len(p.positions) // 32)
+        parts.append((p.name, p.positions.shape[0], p.indices.shape[0], p.texture_key,
+                      hash(np.ascontiguousarray(p.positions[::step]).tobytes())))
+    return (head.identity, tuple(parts))
+
+
+class GLRenderer:
+    """moderngl renderer (see module doc).
+
+    backend: "auto", "osmesa" or "egl".
+    max_heads: uploaded heads kept (LRU); max_textures: textures kept (LRU).
+    cull_parts: part names drawn with back-face culling (closed CCW meshes).
+    specular_parts: part names with Blinn-Phong specular (strength ks, shininess).
+    landmark_tol_mm: depth-test tolerance for ``landmarks_visible``.
+    egl_device: EGL device index for the egl backend.
+    """
+
+    def __init__(self, backend: str = "auto", *, max_heads: int = 512, max_textures: int = 512,
+                 cull_parts: tuple[str, ...] = ("skin",), specular_parts: tuple[str, ...] = ("skin",),
+                 ks: float = 0.08, shininess: float = 24.0, landmark_tol_mm: float = 4.0,
+                 egl_device: int = 0):
+        errors = []
+        self._loader = None
+        self.ctx = None
+        for b in _choose_backends(backend):
+            try:
+                self._create_context(b, egl_device)
+                self.backend = b
+                break
+            except Exception as exc:  # try the next backend in auto mode
+                errors.append(f"{b}: {exc}")
+        if self.ctx is None:
+            raise RuntimeError("could not create an OpenGL context: " + " | ".join(errors))
+        info = self.ctx.info
+        self.name = f"moderngl-{self.backend}"
+        self.version = (f"moderngl {moderngl.__version__}; {info['GL_RENDERER']}; "
+                        f"{info['GL_VERSION']}")
+        self.max_heads, self.max_textures = int(max_heads), int(max_textures)
+        self.cull_parts, self.specular_parts = tuple(cull_parts), tuple(specular_parts)
+        self.ks, self.shininess = float(ks), float(shininess)
+        self.landmark_tol_mm = float(landmark_tol_mm)
+        self._heads: OrderedDict = OrderedDict()     # fingerprint -> [(vao, vbo, ibo, part)]
+        self._textures: OrderedDict = OrderedDict()  # texture_key -> (Texture, has_cutout)
+        self._fbos: OrderedDict = OrderedDict()      # (w, h) -> (fbo, attachments)
+        self._bg_textures: OrderedDict = OrderedDict()  # ("noise", w, h) | ("image", path, w, h)
+        with self.ctx:
+            # two head programs: opaque (early z) and cutout (alpha discard)
+            self._progs = {cut: self.ctx.program(vertex_shader=_VERTEX_SHADER,
+                                                 fragment_shader=_FRAGMENT_SHADER % int(cut))
+                           for cut in (False, True)}
+            self._bg_prog = self.ctx.program(vertex_shader=_BG_VERTEX_SHADER,
+                                             fragment_shader=_BG_FRAGMENT_SHADER)
+            self._bg_vao = self.ctx.vertex_array(self._bg_prog, [])
+            self._u = {id(p): _uniforms(p) for p in (*self._progs.values(), self._bg_prog)}
+            for prog in self._progs.values():
+                self._set(prog, "u_tex", value=0)
+            self._set(self._bg_prog, "u_bg", value=1)
+            self.ctx.front_face = "cw"  # see geometry.gl_projection: y mirror flips winding
+
+    def _set(self, prog, name: str, data: bytes | None = None, value=None) -> None:
+        """Set a uniform if the compiler kept it."""
+        u = self._u[id(prog)].get(name)
+        if u is not None:
+            if data is not None:
+                u.write(data)
+            else:
+                u.value = value
+
+    # ------------------------------------------------------------------ context
+    def _create_context(self, backend: str, egl_device: int) -> None:
+        if backend == "osmesa":
+            from synth.render.osmesa import OSMesaLoader
+
+            loader = OSMesaLoader((3, 3))
+            try:
+                moderngl.init_context(loader=loader)
+                ctx = moderngl.get_context()
+            except Exception:
+                loader.release()
+                raise
+            self._loader = loader
+        else:
+            ctx = moderngl.create_standalone_context(backend="egl", require=330,
+                                                     device_index=egl_device)
+        self.ctx = ctx
+
+    def close(self) -> None:
+        """Release every GL object and the context (idempotent)."""
+        if self.ctx is None:
+            return
+        with self.ctx:
+            for entries in self._heads.values():
+                self._release_head(entries)
+            for tex, _ in self._textures.values():
+                tex.release()
+            for tex in self._bg_textures.values():
+                tex.release()
+            for fbo, att in self._fbos.values():
+                fbo.release()
+                for a in att:
+                    a.release()
+            self._bg_vao.release()
+            for prog in (*self._progs.values(), self._bg_prog):
+                prog.release()
+        for cache in (self._heads, self._textures, self._bg_textures, self._fbos):
+            cache.clear()
+        self.ctx.release()
+        self.ctx = None
+        if self._loader is not None:
+            self._loader.release()
+            self._loader = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------------ caches
+    @staticmethod
+    def _release_head(entries) -> None:
+        for vao, vbo, ibo, _ in entries:
+            vao.release(), vbo.release(), ibo.release()
+
+    def _head_entries(self, head: HeadMesh):
+        """[(vao, vbo, ibo, part)] for the head, uploading it on first use (LRU)."""
+        key = _mesh_fingerprint(head)
+        entries = self._heads.get(key)
+        if entries is not None:
+            self._heads.move_to_end(key)
+            return entries
+        entries = []
+        for part in head.parts:
+            n = part.positions.shape[0]
+            inter = np.empty((n, 8), np.float32)
+            inter[:, 0:3] = part.positions
+            inter[:, 3:6] = part.normals
+            inter[:, 6:8] = part.uvs
+            _, cutout = self._texture(part)
+            vbo = self.ctx.buffer(inter)
+            ibo = self.ctx.buffer(np.ascontiguousarray(part.indices, dtype=np.uint32))
+            vao = self.ctx.vertex_array(self._progs[cutout],
+                                        [(vbo, "3f 3f 2f", "in_pos", "in_nrm", "in_uv")],
+                                        index_buffer=ibo, index_element_size=4)
+            entries.append((vao, vbo, ibo, part))
+        self._heads[key] = entries
+        while len(self._heads) > self.max_heads:
+            self._release_head(self._heads.popitem(last=False)[1])
+        return entries
+
+    def _texture(self, part):
+        """(Texture, has_cutout) for part.texture_key, uploading on first use (LRU)."""
+        entry = self._textures.get(part.texture_key)
+        if entry is not None:
+            self._textures.move_to_end(part.texture_key)
+            return entry
+        img = np.ascontiguousarray(part.texture, dtype=np.uint8)
+        if img.ndim != 3 or img.shape[2] != 4:
+            raise ValueError(f"texture of part {part.name!r} must be (H, W, 4) uint8, got {img.shape}")
+        tex = self.ctx.texture((img.shape[1], img.shape[0]), 4, img)
+        tex.build_mipmaps()
+        tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        entry = (tex, bool((img[..., 3] < 128).any()))
+        self._textures[part.texture_key] = entry
+        while len(self._textures) > self.max_textures:
+            self._textures.popitem(last=False)[1][0].release()
+        return entry
+
+    def _framebuffer(self, width: int, height: int):
+        key = (width, height)
+        entry = self._fbos.get(key)
+        if entry is None:
+            color = self.ctx.renderbuffer(key, 4)
+            zbuf = self.ctx.renderbuffer(key, 1, dtype="f4")
+            depth = self.ctx.depth_renderbuffer(key)
+            fbo = self.ctx.framebuffer(color_attachments=[color, zbuf], depth_attachment=depth)
+            entry = (fbo, (color, zbuf, depth))
+            self._fbos[key] = entry
+            while len(self._fbos) > 8:
+                old, att = self._fbos.popitem(last=False)[1]
+                old.release()
+                for a in att:
+                    a.release()
+        else:
+            self._fbos.move_to_end(key)
+        return entry[0]
+
+    def _bg_texture(self, key: tuple, image: np.ndarray, linear: bool, upload: bool):
+        """A cached RGB texture for backgrounds, (re)filled with image when upload."""
+        tex = self._bg_textures.get(key)
+        if tex is None:
+            tex = self.ctx.texture((image.shape[1], image.shape[0]), 3, alignment=1)
+            f = moderngl.LINEAR if linear else moderngl.NEAREST
+            tex.filter = (f, f)
+            tex.repeat_x = tex.repeat_y = False
+            self._bg_textures[key] = tex
+            upload = True
+            while len(self._bg_textures) > 16:
+                self._bg_textures.popitem(last=False)[1].release()
+        else:
+            self._bg_textures.move_to_end(key)
+        if upload:
+            tex.write(np.ascontiguousarray(image))
+        return tex
+
+    def _draw_background(self, bg, width: int, height: int) -> None:
+        """Paint every pixel of the bound framebuffer: colour = background, z = 0."""
+        prog = self._bg_prog
+        if bg.kind == "solid":
+            self._set(prog, "u_use_tex", value=False)
+            self._set(prog, "u_color", (solid_rgb(bg.color) / np.float32(255.0)).astype(np.float32).tobytes())
+        elif bg.kind == "noise":
+            small = noise_coarse(bg, width, height)
+            self._bg_texture(("noise", width, height), small, True, True).use(1)
+            self._set(prog, "u_use_tex", value=True)
+        elif bg.kind == "image":
+            if not bg.image_path:
+                raise ValueError("Background kind 'image' needs image_path")
+            key = ("image", str(bg.image_path), width, height)
+            fresh = key not in self._bg_textures
+            img = image_background(str(bg.image_path), width, height) if fresh else None
+            self._bg_texture(key, img, False, fresh).use(1)
+            self._set(prog, "u_use_tex", value=True)
+        else:
+            raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image)")
+        self._set(prog, "u_size", value=(float(width), float(height)))
+        self._bg_vao.render(moderngl.TRIANGLES, vertices=3)
+
+    # ------------------------------------------------------------------ render
+    def rasterize(self, spec: SceneSpec, head: HeadMesh, width: int, height: int,
+                  background: bool = True):
+        """Draw background and head at width x height, camera rescaled to that grid.
+
+        Returns (rgb (h, w, 3) uint8 top-down, z (h, w) float32 camera z in mm with
+        0 = empty, the camera used). Fresh arrays each call.
+        """
+        cam = spec.camera
+        if (width, height) != (cam.width, cam.height):
+            cam = geometry.scaled_camera(cam, width, height)
+        ctx = self.ctx
+        light = spec.light
+        d = np.asarray(light.direction, np.float64)
+        d = d / max(float(np.linalg.norm(d)), 1e-12)
+        col = np.asarray(light.color, np.float64)
+        frame = {
+            "u_rot": np.asarray(spec.head.rotation, np.float32).T.tobytes(),
+            "u_trans": np.asarray(spec.head.translation, np.float32).tobytes(),
+            "u_proj": geometry.gl_projection(cam).astype(np.float32).T.tobytes(),
+            "u_light_dir": d.astype(np.float32).tobytes(),
+            "u_light_col": (col * light.intensity).astype(np.float32).tobytes(),
+            "u_ambient": (col * light.ambient).astype(np.float32).tobytes(),
+        }
+        with ctx:
+            entries = self._head_entries(head)
+            fbo = self._framebuffer(width, height)
+            fbo.use()
+            fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+            ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+            if background:
+                self._draw_background(spec.background, width, height)
+            for prog in self._progs.values():
+                for k, v in frame.items():
+                    self._set(prog, k, v)
+                self._set(prog, "u_shininess", value=self.shininess)
+            ctx.enable(moderngl.DEPTH_TEST)
+            for vao, _, _, part in entries:
+                self._texture(part)[0].use(0)
+                cull = part.name in self.cull_parts
+                if cull:
+                    ctx.enable(moderngl.CULL_FACE)
+                else:
+                    ctx.disable(moderngl.CULL_FACE)
+                prog = vao.program
+                self._set(prog, "u_two_sided", value=not cull)
+                self._set(prog, "u_ks", value=self.ks if part.name in self.specular_parts else 0.0)
+                vao.render(moderngl.TRIANGLES)
+            rgb = np.empty((height, width, 3), np.uint8)
+            z = np.empty((height, width), np.float32)
+            fbo.read_into(rgb, components=3, attachment=0, alignment=1, dtype="f1")
+            fbo.read_into(z, components=1, attachment=1, alignment=1, dtype="f4")
+        return rgb, z, cam
+
+    def render(self, spec: SceneSpec, head: HeadMesh) -> dict:
+        """Render one spec; returns the dict of ``base.RENDER_OUTPUT_KEYS`` (see base.py)."""
+        if self.ctx is None:
+            raise RuntimeError("GLRenderer is closed")
+        cam = spec.camera
+        W, H = int(cam.width), int(cam.height)
+        s = float(spec.render_scale)
+        w, h = (W, H) if s >= 1.0 else (max(1, round(W * s)), max(1, round(H * s)))
+        rgb, z, rcam = self.rasterize(spec, head, w, h)
+        np.maximum(z, 0.0, out=z)  # background is 0; guard against -0.0
+        mask = z > 0
+        rng = z * geometry.range_factor(rcam)
+        if (w, h) != (W, H):
+            from PIL import Image
+
+            rgb = np.asarray(Image.fromarray(rgb).resize((W, H), Image.BILINEAR))
+            iy = geometry.nearest_index(h, H)[:, None]
+            ix = geometry.nearest_index(w, W)[None, :]
+            z, rng, mask = z[iy, ix], rng[iy, ix], mask[iy, ix]
+        uv, lz = geometry.project_points(cam, spec.head.rotation, spec.head.translation, head.landmarks)
+        return {
+            "rgb": rgb,
+            "depth": z,
+            "range": rng,
+            "mask": mask,
+            "landmarks": uv,
+            "landmarks_visible": geometry.landmark_visibility(uv, lz, z, self.landmark_tol_mm),
+            "bbox": geometry.landmark_bbox(uv),
+        }
+
+
+def _uniforms(prog) -> dict:
+    return {k: prog[k] for k in prog if isinstance(prog[k], moderngl.Uniform)}
