@@ -1,6 +1,9 @@
 """The ``synth`` command line.
 
     synth preview --n 64 --out preview.png      render a contact sheet (pose axes + angles on each image)
+    synth preview DIR --n 64 --out preview.png  the same, drawn from a render's shards
+    synth render --n N --out DIR [--workers W]  Ray-parallel, resumable HDF5 shards + manifest.json
+    synth inspect DIR                           counts, schema, provenance, histograms (PNG in DIR/inspect)
     synth sample --index I                      print one sample's scene parameters and labels
     synth heads install                         fetch and verify the CC0 head-bank assets
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,10 +55,32 @@ def _spec_summary(spec) -> dict:
     }
 
 
+def _preview_from_shards(args) -> int:
+    from synth.preview import contact_sheet
+    from synth.shards import open_dataset
+
+    ds = open_dataset(args.dir)
+    if len(ds) == 0:
+        print(f"synth: {args.dir}: no complete shards yet; fix: let `synth render` finish a shard first",
+              file=sys.stderr)
+        return 1
+    start = min(max(args.start, 0), len(ds) - 1)
+    n = min(args.n, len(ds) - start)
+    picks = np.linspace(start, len(ds) - 1, n).round().astype(int) if args.spread else range(start, start + n)
+    samples = [ds[int(i)] for i in picks]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(samples, tile=args.tile).save(out)
+    print(f"wrote {out}: {len(samples)} samples from {args.dir} ({len(ds)} in its complete shards)")
+    return 0
+
+
 def cmd_preview(args) -> int:
     from synth.pipeline import SampleMaker
     from synth.preview import contact_sheet
 
+    if args.dir is not None:
+        return _preview_from_shards(args)
     cfg = _load(args)
     t0 = time.perf_counter()
     maker = SampleMaker(cfg)
@@ -94,10 +120,40 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def cmd_heads(args) -> int:
-    from synth.heads.assets import install_assets
+def cmd_render(args) -> int:
+    from synth.runner import RunError, render_run
 
-    path = install_assets(force=args.force)
+    cfg = _load(args)
+    try:
+        res = render_run(cfg, args.out, args.n, shard_size=args.shard_size, workers=args.workers,
+                         address=args.address, maker=args.maker, retries=args.retries,
+                         compression=args.compression, verify=args.verify, progress=not args.no_progress)
+    except RunError as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return 1
+    print(f"{res.out}: {res.n} samples in {res.manifest['n_shards']} shards complete "
+          f"({res.rendered_shards} rendered now, {res.skipped_shards} already there; "
+          f"{res.seconds:.1f} s, {res.samples_per_s:.1f} samples/s)")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from synth.dataset_report import inspect_dataset
+    from synth.shards import ShardError
+
+    try:
+        report = inspect_dataset(args.dir, out=args.out, checksums=args.verify)
+    except ShardError as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return 1
+    print(report["text"])
+    return 0
+
+
+def cmd_heads(args) -> int:
+    from synth.heads.assets import install
+
+    path = install(force=args.force)
     print(f"head-bank assets ready in {path}")
     return 0
 
@@ -106,13 +162,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synth", description="Synthetic head-pose data")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("preview", help="render samples into a contact sheet with pose axes")
+    p = sub.add_parser("preview", help="contact sheet with pose axes: rendered now, or from a render's shards")
     _add_config_args(p)
+    p.add_argument("dir", nargs="?", default=None, metavar="DIR",
+                   help="draw from the shards of this `synth render` folder instead of rendering")
+    p.add_argument("--spread", action="store_true", help="with DIR: spread the n samples over the whole run")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--start", type=int, default=0, help="first sample index")
     p.add_argument("--out", default="preview.png", help="output PNG")
     p.add_argument("--tile", type=int, default=160, help="tile width in px")
     p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("render", help="render a dataset into resumable HDF5 shards (Ray-parallel)")
+    _add_config_args(p)
+    p.add_argument("--n", type=int, required=True, help="number of samples (indices 0..n-1)")
+    p.add_argument("--out", required=True, help="run folder (shards + manifest.json); rerun to resume")
+    p.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
+                   help="parallel renderers (Ray actors); 0 or 1 renders in this process without Ray "
+                        "(default: CPU count, at most 8; with --address: 0 = the cluster's CPUs)")
+    p.add_argument("--shard-size", type=int, default=1024, help="samples per shard (default 1024)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join (e.g. auto, ray://head:10001; default: $RAY_ADDRESS); "
+                        "--out must then be a path shared by every node")
+    p.add_argument("--retries", type=int, default=3, help="retries of a failed shard task (default 3)")
+    p.add_argument("--compression", default="gzip", choices=("gzip", "lzf", "none"),
+                   help="image compression (default gzip level 1; see synth/shards.py for figures)")
+    p.add_argument("--verify", action="store_true", help="on resume, also check existing shards' sha256")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--maker", default="synth.runner:make_sample_maker",
+                   help="sample-maker factory module:function (tests/benchmarks: "
+                        "synth.runner:sphere_sample_maker renders sphere heads, no head bank)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("inspect", help="counts, schema, provenance and histograms of a render")
+    p.add_argument("dir", help="a `synth render` folder")
+    p.add_argument("--out", default=None, help="folder for the PNG histograms (default DIR/inspect)")
+    p.add_argument("--verify", action="store_true", help="also check every shard's sha256")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("sample", help="print one sample's parameters and labels")
     _add_config_args(p)
@@ -130,12 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from synth.config import ConfigError
+    from synth.heads.bank import HeadBankError
+    from synth.shards import ShardError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"synth: config error: {exc}", file=sys.stderr)
+        return 2
+    except ShardError as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return 1
+    except HeadBankError as exc:
+        print(f"synth: head bank error: {exc}", file=sys.stderr)
         return 2
 
 

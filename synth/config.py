@@ -205,6 +205,47 @@ class RendererConfig:
 
 
 @dataclass(frozen=True)
+class DepthConfig:
+    """Depth maps and the optional Kinect-v1-like sensor model (``synth.depth``).
+
+    The clean planar z-depth (uint16 mm, 0 = no data) is always stored as
+    ``depth``; with ``noise: true`` a degraded copy is stored as ``depth_noisy``
+    and the drawn noise parameters go into the sample's ``params["depth"]``.
+
+    noise: add the sensor model.
+    baseline_mm: projector-camera baseline of the structured-light sensor (Kinect v1: 75 mm);
+        with ``sensor.fx`` it turns depth into disparity d = fx * baseline / z.
+    disparity_step: disparity quantum in sensor px (Kinect v1: 1/8 px), so depth steps
+        grow as z^2 (~2.9 mm at 1 m, ~6.5 mm at 1.5 m).
+    disparity_sigma: range of the per-sample Gaussian disparity noise sigma in px
+        (depth noise sigma = z^2 * sigma / (fx * baseline), growing with distance).
+    grazing_angle_deg: range of the per-sample angle between surface normal and view ray
+        above which pixels drop out (holes at grazing angles; normals from the depth gradient).
+    edge_jump_mm: a pixel next to a depth jump larger than this loses its reading
+        (holes along silhouettes and self-occlusion edges).
+    edge_dropout: range of the per-sample probability that an edge pixel drops out.
+    edge_width_px: edge band width in output px.
+    dropout: range of the per-sample probability of random isolated holes.
+    crop_size: side of the square face crop produced by ``synth.depth.face_crop`` (the paper: 256).
+    crop_margin: margin around the face box, as a fraction of its size, for that crop.
+    range_mm: depth window of the [0, 1] normalisation of that crop (nearest point = 1).
+    """
+
+    noise: bool = False
+    baseline_mm: float = 75.0
+    disparity_step: float = 0.125
+    disparity_sigma: Range = (0.03, 0.1)
+    grazing_angle_deg: Range = (70.0, 82.0)
+    edge_jump_mm: float = 25.0
+    edge_dropout: Range = (0.3, 0.8)
+    edge_width_px: int = 1
+    dropout: Range = (0.0, 0.01)
+    crop_size: int = 256
+    crop_margin: float = 0.15
+    range_mm: float = 300.0
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     seed: int = 0
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -216,6 +257,7 @@ class SynthConfig:
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     renderer: RendererConfig = field(default_factory=RendererConfig)
+    depth: DepthConfig = field(default_factory=DepthConfig)
 
 
 #: Pose presets: Euler ranges in degrees (pitch, yaw, roll).
@@ -452,6 +494,24 @@ def validate(cfg: SynthConfig) -> None:
                               "of JPG/PNG images or set background.image to 0")
         if not any(p.suffix.lower() in (".jpg", ".jpeg", ".png") for p in Path(folder).iterdir()):
             raise ConfigError(f"background.image_folder: {folder} holds no .jpg/.png images")
+    d = cfg.depth
+    for key, v in (("depth.baseline_mm", d.baseline_mm), ("depth.disparity_step", d.disparity_step),
+                   ("depth.edge_jump_mm", d.edge_jump_mm), ("depth.range_mm", d.range_mm)):
+        if not v > 0:
+            raise ConfigError(f"{key}: must be > 0, got {v}")
+    if d.disparity_sigma[0] < 0:
+        raise ConfigError("depth.disparity_sigma: must be >= 0 px")
+    if not (0.0 < d.grazing_angle_deg[0] and d.grazing_angle_deg[1] <= 90.0):
+        raise ConfigError("depth.grazing_angle_deg: keep within (0, 90] degrees")
+    for key, r in (("depth.edge_dropout", d.edge_dropout), ("depth.dropout", d.dropout)):
+        if not (0.0 <= r[0] and r[1] <= 1.0):
+            raise ConfigError(f"{key}: probabilities must lie in [0, 1]")
+    if not 0 <= d.edge_width_px <= 16:
+        raise ConfigError("depth.edge_width_px: keep within 0..16 px")
+    if not 8 <= d.crop_size <= 4096:
+        raise ConfigError(f"depth.crop_size: {d.crop_size} px is outside 8..4096")
+    if not 0.0 <= d.crop_margin <= 2.0:
+        raise ConfigError("depth.crop_margin: keep within [0, 2]")
     if cfg.renderer.backend not in ("gl",):
         raise ConfigError(f"renderer.backend: {cfg.renderer.backend!r}; fix: use 'gl'")
     if cfg.renderer.gl_context not in ("auto", "osmesa", "egl"):

@@ -1,0 +1,578 @@
+"""Render a run into resumable HDF5 shards, in-process or on Ray.
+
+``render_run(cfg, out, n, shard_size, workers, address)`` plans shards
+(shard k = sample indices ``[k*S, min((k+1)*S, n))``), skips the shards the
+folder's manifest already lists (after checking them), and renders the rest:
+
+* ``workers`` 0 or 1 and no cluster: in this process, no Ray start-up;
+* otherwise a pool of Ray actors (``ShardWorker``), each building one
+  SampleMaker (head bank + renderer + GL context) once, then rendering one
+  shard per task. Locally: ``ray.init(num_cpus=workers, include_dashboard=False)``.
+
+Both paths call the same :func:`render_shard` -> :func:`make_sample` code, so a
+sample's bytes depend only on (config, seed, index): ``--workers 1`` and
+``--workers 2`` give identical labels and images.
+
+Files: every shard is written as ``shard-00012.h5.tmp-<uuid>`` and renamed to
+``shard-00012.h5`` only when complete (fsynced); ``manifest.json`` (written
+atomically: temporary file + ``os.replace``) is updated by the driver after each
+completed shard and lists shards, counts, index ranges, sha256, the config hash
+and the resolved config. It is written before the first shard, so the folder
+is claimed by its config from the start.
+
+Resume: rerunning the same command re-renders only what is missing. On start
+it removes stale ``*.tmp-*`` files, checks each listed shard (present, same
+size, opens, right count, range and config hash; ``verify=True`` also compares
+sha256), sets aside bad ones as ``*.corrupt-<time>``, adopts complete shards a
+crash left unlisted, and refuses a folder written with a different config or
+plan (naming the keys that differ and the fix).
+
+Failures: a failing sample is retried in place; a failing shard task is retried
+``retries`` times (on a fresh actor if its actor died); a sample that keeps
+failing is reported with its index and seed, the other shards still finish,
+and the run ends with :class:`RunError`. Disk errors (no space, read-only,
+permission, quota) stop the run at once: what was written stays listed in the
+manifest, the temporary file is removed.
+
+Cluster: ``address="auto"`` / ``ray://host:10001`` (or ``RAY_ADDRESS``) joins an
+existing Ray cluster; ``workers`` actors (default: the cluster's CPU count) are
+spread over it and each writes its shards directly into ``out``, so ``out``
+must be the same shared path (NFS, Lustre, ...) on every node; only the driver
+writes the manifest. Run one driver per output folder.
+
+Tests swap the sample maker by name: ``maker="synth.runner:sphere_sample_maker"``
+(procedural sphere heads, no head bank) -- a "module:function" string so Ray
+workers can import it; the default is :func:`make_sample_maker`, the real
+:class:`synth.pipeline.SampleMaker`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from synth.config import SynthConfig, config_hash, config_to_dict
+from synth.shards import (MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_PATTERN, TMP_MARKER, ShardError,
+                          ShardReader, ShardWriter, code_version, now_iso, read_manifest, sha256_file,
+                          write_manifest)
+
+DEFAULT_MAKER = "synth.runner:make_sample_maker"
+DEFAULT_SHARD_SIZE = 1024
+#: errno values that retrying cannot fix: stop the run and say so.
+DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
+class RunError(Exception):
+    """A run that cannot start or finish; the message names the folder/sample and the fix."""
+
+
+class SampleError(Exception):
+    """A sample that failed repeatedly: carries its index and seed."""
+
+    def __init__(self, index: int, seed: int, error: str):
+        super().__init__(f"sample index {index} (seed {seed}) failed: {error}")
+        self.index, self.seed, self.error = index, seed, error
+
+    def __reduce__(self):
+        return (SampleError, (self.index, self.seed, self.error))
+
+
+class DiskError(Exception):
+    """Writing the output failed for a reason a retry cannot fix (full, read-only, ...)."""
+
+
+# --- sample makers ----------------------------------------------------------------------------
+
+def make_sample_maker(cfg: SynthConfig, seed: int):
+    """The real per-process sample maker: head bank + renderer (built once per actor)."""
+    from synth.pipeline import SampleMaker
+
+    return SampleMaker(cfg, seed)
+
+
+class SphereHeadBank:
+    """A head bank of procedural sphere heads (synth.render.testmeshes), for tests and benchmarks."""
+
+    def __init__(self, size: int):
+        self.size = int(size)
+        self._heads: dict = {}
+
+    def __len__(self) -> int:
+        return self.size
+
+    def get(self, identity: int):
+        from synth.render.testmeshes import sphere_head
+
+        h = self._heads.get(identity)
+        if h is None:
+            h = self._heads[identity] = sphere_head(90.0, identity=int(identity))
+        return h
+
+    def describe(self) -> dict:
+        return {"source": "synth.render.testmeshes.sphere_head", "pool_size": self.size}
+
+
+def sphere_sample_maker(cfg: SynthConfig, seed: int):
+    """A real SampleMaker (real renderer and effects) over sphere heads: no head-bank build."""
+    from synth.pipeline import SampleMaker
+
+    return SampleMaker(cfg, seed, head_bank=SphereHeadBank(cfg.heads.pool_size))
+
+
+def resolve_maker(name: str):
+    """Import a ``module:function`` sample-maker factory."""
+    mod, _, fn = name.partition(":")
+    try:
+        return getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError) as exc:
+        raise RunError(f"sample maker {name!r} not importable ({exc}); fix: give module:function") from None
+
+
+def make_sample(maker, cfg: SynthConfig, index: int) -> dict:
+    """One stored sample: ``maker.make(index)`` plus the depth sensor model when configured."""
+    from synth.depth import add_depth_noise
+
+    return add_depth_noise(maker.make(index), cfg)
+
+
+def renderer_info(maker) -> tuple[str, str]:
+    r = getattr(maker, "renderer", None)
+    return str(getattr(r, "name", type(r).__name__)), str(getattr(r, "version", "unknown"))
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+def plan_shards(n: int, shard_size: int) -> list[dict]:
+    """[{shard, file, start, stop, count}] covering indices 0..n-1."""
+    if n < 1:
+        raise RunError(f"--n {n}: nothing to render; fix: give --n >= 1")
+    if shard_size < 1:
+        raise RunError(f"--shard-size {shard_size}: fix: give --shard-size >= 1")
+    out = []
+    for k, start in enumerate(range(0, n, shard_size)):
+        stop = min(start + shard_size, n)
+        out.append({"shard": k, "file": SHARD_PATTERN.format(k), "start": start, "stop": stop,
+                    "count": stop - start})
+    return out
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k != "colors":
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(a: dict, b: dict) -> list[str]:
+    """Dotted keys whose values differ between two resolved config dicts."""
+    fa, fb = _flat(a), _flat(b)
+    return sorted(k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>"))
+
+
+# --- one shard --------------------------------------------------------------------------------
+
+def render_shard(maker, cfg: SynthConfig, out: str | Path, entry: dict, provenance: dict,
+                 compression: str = "gzip", sample_retries: int = 2, progress=None) -> dict:
+    """Render ``entry`` (from :func:`plan_shards`) into ``out``; returns its manifest record.
+
+    Raises SampleError (a sample failed ``sample_retries + 1`` times) or DiskError.
+    """
+    name, version = renderer_info(maker)
+    attrs = dict(provenance, renderer_name=name, renderer_version=version, created=now_iso(),
+                 shard_index=entry["shard"], index_start=entry["start"], index_stop=entry["stop"])
+    path = Path(out) / entry["file"]
+    t0 = time.perf_counter()
+    writer = ShardWriter(path, entry["count"], attrs, compression=compression)
+    try:
+        for index in range(entry["start"], entry["stop"]):
+            for attempt in range(sample_retries + 1):
+                try:
+                    sample = make_sample(maker, cfg, index)
+                    break
+                except Exception as exc:  # noqa: BLE001 - retried, then reported with index and seed
+                    if attempt == sample_retries:
+                        raise SampleError(index, maker.seed, f"{type(exc).__name__}: {exc}") from exc
+            writer.append(sample)
+            if progress is not None:
+                progress(1)
+        rec = writer.close()
+    except OSError as exc:
+        writer.abort()
+        if exc.errno in DISK_ERRNOS or "No space" in str(exc) or "Read-only" in str(exc):
+            raise DiskError(f"cannot write {path.parent}: {exc.strerror or exc}") from exc
+        raise
+    except BaseException:
+        writer.abort()
+        raise
+    return dict(entry, **rec, renderer=f"{name} ({version})", seconds=round(time.perf_counter() - t0, 3))
+
+
+class _LocalWorker:
+    """In-process worker: one maker, the same render_shard path as the Ray actor."""
+
+    def __init__(self, maker_name: str, cfg: SynthConfig, seed: int):
+        self.cfg = cfg
+        self.maker = resolve_maker(maker_name)(cfg, seed)
+
+    def render(self, out, entry, provenance, compression, progress=None):
+        return render_shard(self.maker, self.cfg, out, entry, provenance, compression, progress=progress)
+
+    def close(self):
+        close = getattr(self.maker, "close", None)
+        if close:
+            close()
+
+
+def _ray_worker_class():
+    import ray
+
+    @ray.remote(num_cpus=1, max_restarts=0)
+    class ShardWorker:
+        """Ray actor: builds the SampleMaker once, renders one shard per call."""
+
+        def __init__(self, maker_name, cfg, seed):
+            os.environ.setdefault("PYTHONUNBUFFERED", "1")
+            self.local = _LocalWorker(maker_name, cfg, seed)
+
+        def ready(self):
+            return renderer_info(self.local.maker)
+
+        def render(self, out, entry, provenance, compression):
+            return self.local.render(out, entry, provenance, compression)
+
+    return ShardWorker
+
+
+# --- the folder -------------------------------------------------------------------------------
+
+def _check_shard(out: Path, rec: dict, chash: str, verify: bool) -> str | None:
+    """None when the listed shard is intact, else why not."""
+    path = out / rec["file"]
+    if not path.is_file():
+        return "missing"
+    if rec.get("bytes") is not None and path.stat().st_size != int(rec["bytes"]):
+        return f"size {path.stat().st_size} != manifest {rec['bytes']}"
+    try:
+        with ShardReader(path) as r:
+            if len(r) != int(rec["count"]) or r.index_range != (int(rec["start"]), int(rec["stop"])):
+                return f"holds {len(r)} samples {r.index_range}, expected {rec['count']}"
+            if r.attrs["config_hash"] != chash:
+                return "written with another config"
+    except ShardError as exc:
+        return str(exc)
+    if verify and rec.get("sha256") and sha256_file(path) != rec["sha256"]:
+        return "sha256 differs from the manifest"
+    return None
+
+
+def _set_aside(path: Path) -> Path:
+    dest = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    os.replace(path, dest)
+    return dest
+
+
+def prepare_folder(cfg: SynthConfig, out: Path, n: int, shard_size: int, verify: bool = False,
+                   log=print) -> tuple[dict, list[dict]]:
+    """Create or check ``out``; returns (manifest, shards still to render)."""
+    chash = config_hash(cfg)
+    cdict = config_to_dict(cfg)
+    plan = plan_shards(n, shard_size)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{out}: cannot create the output folder ({exc.strerror or exc}); "
+                       "fix: choose a writable --out") from None
+    try:
+        manifest = read_manifest(out)
+    except ShardError as exc:
+        raise RunError(str(exc)) from None
+    if manifest is None:
+        stray = [p.name for p in out.iterdir() if not (p.name.startswith("shard-") and p.suffix == ".h5"
+                                                       or TMP_MARKER in p.name)]
+        if stray:
+            raise RunError(f"{out}: folder is not empty and has no manifest.json (found {', '.join(stray[:5])}); "
+                           "fix: choose a new or empty --out")
+        manifest = {"format": MANIFEST_FORMAT, "schema_version": SCHEMA_VERSION, "config_hash": chash,
+                    "config": cdict, "seed": cfg.seed, "n": n, "shard_size": shard_size,
+                    "n_shards": len(plan), "shards": [], "complete": False,
+                    "code_version": code_version(), "created": now_iso()}
+    else:
+        if manifest.get("config_hash") != chash:
+            keys = config_diff(manifest.get("config", {}), cdict)
+            shown = ", ".join(keys[:12]) + (" ..." if len(keys) > 12 else "")
+            raise RunError(f"{out}: holds a run with another config (hash {manifest.get('config_hash')} vs "
+                           f"{chash}; differing keys: {shown or 'unknown'}); fix: render into a new --out, "
+                           "or rerun with the same config/preset/--set/--seed as that run")
+        if int(manifest.get("shard_size", -1)) != shard_size or int(manifest.get("n", -1)) != n:
+            raise RunError(f"{out}: holds a run of --n {manifest.get('n')} --shard-size "
+                           f"{manifest.get('shard_size')}, this command asks for --n {n} --shard-size "
+                           f"{shard_size}; fix: rerun with --n {manifest.get('n')} --shard-size "
+                           f"{manifest.get('shard_size')}, or render into a new --out")
+    # stale temporary files from killed writers
+    for p in out.iterdir():
+        if TMP_MARKER in p.name:
+            try:
+                p.unlink()
+                log(f"removed stale temporary file {p.name}")
+            except OSError:
+                pass
+    planned = {e["file"]: e for e in plan}
+    kept = []
+    for rec in manifest.get("shards", []):
+        problem = None if rec.get("file") in planned else "not in the plan"
+        problem = problem or _check_shard(out, rec, chash, verify)
+        if problem is None:
+            kept.append(rec)
+        else:
+            path = out / rec["file"]
+            where = f" (set aside as {_set_aside(path).name})" if path.exists() else ""
+            log(f"shard {rec['file']}: {problem}; rendering it again{where}")
+    listed = {r["file"] for r in kept}
+    # complete shards renamed into place but not yet listed when the process died
+    for e in plan:
+        path = out / e["file"]
+        if e["file"] not in listed and path.is_file():
+            problem = _check_shard(out, dict(e, bytes=None), chash, False)
+            if problem is None:
+                kept.append(dict(e, file=e["file"], bytes=path.stat().st_size, sha256=sha256_file(path)))
+                log(f"adopted complete shard {e['file']} missing from the manifest")
+            else:
+                log(f"shard {e['file']}: {problem}; set aside as {_set_aside(path).name}")
+    manifest["shards"] = sorted(kept, key=lambda r: r["start"])
+    manifest["complete"] = len(kept) == len(plan)
+    try:
+        write_manifest(out, manifest)
+    except OSError as exc:
+        raise RunError(f"{out}: cannot write manifest.json ({exc.strerror or exc}); fix: make the folder "
+                       "writable (free space, remount read-write) or choose another --out") from None
+    done = {r["file"] for r in kept}
+    return manifest, [e for e in plan if e["file"] not in done]
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RunResult:
+    out: Path
+    n: int
+    rendered_shards: int
+    skipped_shards: int
+    seconds: float
+    samples_per_s: float
+    manifest: dict
+
+
+def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFAULT_SHARD_SIZE,
+               workers: int = 1, address: str | None = None, maker: str = DEFAULT_MAKER,
+               retries: int = 3, compression: str = "gzip", verify: bool = False,
+               progress: bool = True, log=None) -> RunResult:
+    """Render (or resume) a run; see the module doc. Raises RunError with the fix on failure."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    out = Path(out)
+    t0 = time.perf_counter()
+    manifest, todo = prepare_folder(cfg, out, n, shard_size, verify=verify, log=log)
+    skipped = len(manifest["shards"])
+    if skipped:
+        log(f"{out}: {skipped} shards already complete, {len(todo)} to render")
+    provenance = {"config_json": json.dumps(config_to_dict(cfg), sort_keys=True),
+                  "config_hash": manifest["config_hash"], "code_version": code_version()}
+    state = {"manifest": manifest, "failures": []}
+    done_samples = sum(int(r["count"]) for r in manifest["shards"])
+    bar = _progress_bar(n, done_samples, progress)
+
+    def record(rec: dict) -> None:
+        m = state["manifest"]
+        m["shards"] = sorted([r for r in m["shards"] if r["file"] != rec["file"]] + [rec], key=lambda r: r["start"])
+        m["complete"] = len(m["shards"]) == m["n_shards"]
+        m.setdefault("renderer", rec.get("renderer"))
+        try:
+            write_manifest(out, m)
+        except OSError as exc:
+            raise DiskError(f"cannot write {out / 'manifest.json'}: {exc.strerror or exc}") from exc
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    rendered = 0
+    try:
+        if todo:
+            if address is None and workers <= 1:
+                rendered = _run_local(cfg, out, todo, provenance, maker, retries, compression, record, bar,
+                                      state, log)
+            else:
+                rendered = _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar,
+                                    state, log, workers, address)
+    except DiskError as exc:
+        kept = len(state["manifest"]["shards"])
+        raise RunError(f"{exc}; fix: free space / make {out} writable (or choose another --out), then rerun "
+                       f"the same command to resume: the {kept} complete shards already written are kept and "
+                       "listed in manifest.json") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    if state["failures"]:
+        lines = "\n  ".join(state["failures"])
+        raise RunError(f"{out}: {len(state['failures'])} shard(s) failed after {retries} retries:\n  {lines}\n"
+                       "fix: look at the sample(s) above (`synth sample --index I --render x.png` with the same "
+                       "config), fix the cause, then rerun the same command: finished shards are kept")
+    dt = time.perf_counter() - t0
+    rendered_samples = sum(e["count"] for e in todo)
+    return RunResult(out, n, rendered, skipped, dt, rendered_samples / max(dt, 1e-9), state["manifest"])
+
+
+def _progress_bar(n: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # a declared dependency, but never fail a render over a progress bar
+        return _PlainProgress(n, initial)
+    return tqdm(total=n, initial=initial, unit="sample", dynamic_ncols=True, smoothing=0.1,
+                desc="render", file=sys.stderr)
+
+
+class _PlainProgress:
+    """Minimal stand-in for tqdm: a line to stderr at most every 5 s."""
+
+    def __init__(self, total: int, initial: int):
+        self.total, self.n, self._n0 = total, initial, initial
+        self._t0 = self._last = time.perf_counter()
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        now = time.perf_counter()
+        if now - self._last > 5 or self.n >= self.total:
+            rate = (self.n - self._n0) / max(now - self._t0, 1e-9)
+            eta = (self.total - self.n) / max(rate, 1e-9)
+            print(f"render {self.n}/{self.total} samples, {rate:.1f} samples/s, ETA {eta:.0f} s",
+                  file=sys.stderr, flush=True)
+            self._last = now
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _describe_failure(entry: dict, exc: BaseException) -> str:
+    cause = exc
+    while cause is not None and not isinstance(cause, SampleError):
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    if isinstance(cause, SampleError):
+        return f"{entry['file']}: {cause}"
+    return f"{entry['file']} (indices {entry['start']}..{entry['stop'] - 1}): {type(exc).__name__}: {exc}"
+
+
+def _is_disk_error(exc: BaseException) -> DiskError | None:
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, DiskError):
+            return exc
+        exc = getattr(exc, "cause", None) or exc.__cause__
+        seen += 1
+    return None
+
+
+def _run_local(cfg, out, todo, provenance, maker, retries, compression, record, bar, state, log) -> int:
+    worker = _LocalWorker(maker, cfg, cfg.seed)
+    rendered = 0
+    try:
+        for entry in todo:
+            for attempt in range(retries + 1):
+                try:
+                    rec = worker.render(out, entry, provenance, compression,
+                                        progress=bar.update if bar is not None else None)
+                    record(rec)
+                    rendered += 1
+                    break
+                except DiskError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - retried, then reported
+                    if bar is not None:  # undo the partial shard's progress
+                        bar.n = sum(int(r["count"]) for r in state["manifest"]["shards"])
+                        bar.refresh()
+                    if attempt == retries:
+                        state["failures"].append(_describe_failure(entry, exc))
+                    else:
+                        log(f"{entry['file']}: attempt {attempt + 1} failed ({type(exc).__name__}: {exc}); retrying")
+    finally:
+        worker.close()
+    return rendered
+
+
+def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar, state, log,
+             workers, address) -> int:
+    import ray
+
+    started_here = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=True, configure_logging=False)
+        else:
+            # workers import synth from the same checkout as this driver (installed or not)
+            root = str(Path(__file__).resolve().parents[1])
+            pypath = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=True,
+                     configure_logging=False, logging_level="ERROR",
+                     runtime_env={"env_vars": {"PYTHONPATH": pypath}})
+        started_here = True
+    try:
+        if address and workers <= 0:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        workers = max(1, min(workers, len(todo)))
+        Worker = _ray_worker_class()
+        # env for workers: the output dir must be visible at the same path; cwd importable
+        actors = [Worker.remote(maker, cfg, cfg.seed) for _ in range(workers)]
+        pending: dict = {}
+        queue = [(e, 0) for e in todo]
+        idle = list(actors)
+        rendered = 0
+
+        def submit():
+            while idle and queue:
+                actor = idle.pop()
+                entry, attempt = queue.pop(0)
+                ref = actor.render.remote(str(out), entry, provenance, compression)
+                pending[ref] = (actor, entry, attempt)
+
+        submit()
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            actor, entry, attempt = pending.pop(ref)
+            try:
+                rec = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                disk = _is_disk_error(exc)
+                if disk is not None or "No space left" in str(exc) or "Read-only file system" in str(exc):
+                    raise DiskError(str(disk) if disk else f"cannot write {out}: {exc}") from None
+                if isinstance(exc, ray.exceptions.RayActorError):
+                    log(f"{entry['file']}: worker died ({exc}); starting a new one")
+                    actor = Worker.remote(maker, cfg, cfg.seed)
+                if attempt >= retries:
+                    state["failures"].append(_describe_failure(entry, exc))
+                else:
+                    log(f"{entry['file']}: attempt {attempt + 1} failed ({type(exc).__name__}); retrying")
+                    queue.append((entry, attempt + 1))
+                idle.append(actor)
+                submit()
+                continue
+            record(rec)
+            rendered += 1
+            if bar is not None:
+                bar.update(int(rec["count"]))
+            idle.append(actor)
+            submit()
+        return rendered
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,132 @@
+"""The HDF5 shard schema: round trip, batch reads, manifest, and one clear error per bad file."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from synth.config import load_config
+from synth.shards import (SCHEMA_VERSION, ShardError, ShardReader, ShardWriter, code_version, now_iso,
+                          open_dataset, read_manifest, write_manifest, write_shard)
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def samples():
+    """Real rendered samples (sphere heads, real renderer and effects), 64x64."""
+    from synth.runner import make_sample, sphere_sample_maker
+
+    cfg = load_config(None, overrides=["heads.pool_size=3", f"output.width={SIZE}", f"output.height={SIZE}",
+                                       "depth.noise=true"])
+    maker = sphere_sample_maker(cfg, 0)
+    try:
+        yield [make_sample(maker, cfg, i) for i in range(12)]
+    finally:
+        maker.close()
+
+
+def _attrs(start=0, stop=12):
+    return dict(config_json="{}", config_hash="abc", code_version=code_version(), renderer_name="test",
+                renderer_version="0", created=now_iso(), shard_index=0, index_start=start, index_stop=stop)
+
+
+def _same(a, b):
+    assert set(a) == set(b)
+    for k in a:
+        if k == "params":
+            assert a[k] == b[k]
+        else:
+            assert np.array_equal(np.asarray(a[k]), np.asarray(b[k]), equal_nan=True), k
+            assert np.asarray(a[k]).dtype == np.asarray(b[k]).dtype or np.isscalar(a[k]), k
+
+
+def test_round_trip_keys_dtypes_and_batch(tmp_path, samples):
+    rec = write_shard(tmp_path / "shard-00000.h5", samples, _attrs())
+    assert rec["file"] == "shard-00000.h5" and len(rec["sha256"]) == 64
+    assert not list(tmp_path.glob("*.tmp-*"))
+    r = ShardReader(tmp_path / "shard-00000.h5")
+    assert len(r) == 12 and r.attrs["schema_version"] == SCHEMA_VERSION
+    for i in (0, 5, -1):
+        _same(samples[i], r[i])
+    s = r[3]
+    assert s["rgb"].shape == (SIZE, SIZE, 3) and s["rgb"].dtype == np.uint8
+    assert s["depth"].dtype == np.uint16 and s["depth_noisy"].dtype == np.uint16
+    assert s["rotation"].shape == (3, 3) and s["rotation"].dtype == np.float32
+    assert s["euler"].shape == (3,) and s["landmarks"].shape == (68, 2) and s["K"].shape == (3, 3)
+    assert s["bbox"].shape == (4,) and s["translation"].shape == (3,)
+    b = r.read_batch([7, 2, 9], params=True)
+    assert b["rgb"].shape == (3, SIZE, SIZE, 3) and list(b["index"]) == [7, 2, 9]
+    assert np.array_equal(b["rgb"][1], samples[2]["rgb"]) and b["params"][0] == samples[7]["params"]
+    c = r.read_batch(slice(2, 6))
+    assert np.array_equal(c["depth"], np.stack([x["depth"] for x in samples[2:6]]))
+    cols = r.columns()
+    assert np.allclose(cols["light.intensity"], [x["params"]["light"]["intensity"] for x in samples])
+    assert cols["light.direction"].shape == (12, 3) and "depth.disparity_sigma" in cols
+    with pytest.raises(IndexError):
+        r[12]
+
+
+def test_writer_failure_leaves_nothing(tmp_path, samples):
+    with pytest.raises(RuntimeError):
+        with ShardWriter(tmp_path / "shard-00000.h5", 12, _attrs()) as w:
+            w.append(samples[0])
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    w = ShardWriter(tmp_path / "x.h5", 3, _attrs())
+    w.append(samples[0])
+    with pytest.raises(ValueError, match="1 samples written, 3 declared"):
+        w.close()
+    w.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_corrupt_and_wrong_version_name_the_file(tmp_path, samples):
+    good = tmp_path / "good.h5"
+    write_shard(good, samples, _attrs())
+    data = good.read_bytes()
+    trunc = tmp_path / "trunc.h5"
+    trunc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ShardError, match=r"trunc\.h5.*fix:"):
+        ShardReader(trunc)
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"not hdf5 at all" * 100)
+    with pytest.raises(ShardError, match=r"garbage\.h5.*fix:"):
+        ShardReader(garbage)
+    old = tmp_path / "old.h5"
+    old.write_bytes(data)
+    with h5py.File(old, "a") as f:
+        f.attrs["schema_version"] = 99
+    with pytest.raises(ShardError, match=r"old\.h5: schema version 99"):
+        ShardReader(old)
+    inc = tmp_path / "incomplete.h5"
+    inc.write_bytes(data)
+    with h5py.File(inc, "a") as f:
+        del f.attrs["complete"]
+    with pytest.raises(ShardError, match=r"incomplete\.h5: incomplete shard"):
+        ShardReader(inc)
+
+
+def test_open_dataset_over_manifest(tmp_path, samples):
+    recs = []
+    for k, (a, b) in enumerate(((0, 5), (5, 12))):
+        rec = write_shard(tmp_path / f"shard-{k:05d}.h5", samples[a:b], _attrs(a, b))
+        recs.append(dict(rec, shard=k, start=a, stop=b, count=b - a))
+    write_manifest(tmp_path, {"format": "headpose-synth-run", "schema_version": SCHEMA_VERSION, "n": 12,
+                              "n_shards": 2, "shards": recs, "complete": True, "config_hash": "abc"})
+    assert read_manifest(tmp_path)["n"] == 12 and not list(tmp_path.glob("*.tmp-*"))
+    ds = open_dataset(tmp_path)
+    assert len(ds) == 12
+    assert [int(ds[i]["index"]) for i in range(12)] == [int(s["index"]) for s in samples]
+    b = ds.read_batch([11, 0, 6])
+    assert list(b["index"]) == [11, 0, 6]
+    ds.validate(checksums=True)
+    ds.close()
+    (tmp_path / "shard-00001.h5").write_bytes(b"\0" * 100)
+    with pytest.raises(ShardError, match="shard-00001.h5"):
+        open_dataset(tmp_path).validate()
+    with pytest.raises(ShardError, match="no manifest.json"):
+        open_dataset(tmp_path.parent)
+    json.loads((tmp_path / "manifest.json").read_text())
