@@ -54,7 +54,6 @@ import json
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 
 from synth.config import SynthConfig, config_hash, config_to_dict

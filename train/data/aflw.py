@@ -16,11 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from synth.pose import euler_from_pose_para, rotation_from_pose_para
 
 from .errors import DatasetError
+from .images import read_rgb
 from .sample import Sample
 
 
@@ -115,11 +115,7 @@ class MatFaceReader:
         name = self.names[i]
         img_path = self.root / (name + ".jpg")
         lab = self.label(i)
-        try:
-            with Image.open(img_path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except Exception as exc:
-            raise DatasetError(f"cannot decode image {img_path}: {exc}", img_path) from exc
+        image = read_rgb(img_path)
         lm = lab["landmarks"]
         if lm is None:
             raise DatasetError(f"{img_path.with_suffix('.mat')} has neither pt3d_68 nor a (2, 68) pt2d", img_path.with_suffix(".mat"))

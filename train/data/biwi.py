@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from synth.pose import euler_from_rotation, rotation_from_biwi
 
 from .errors import DatasetError
+from .images import read_rgb
 from .sample import Sample
 
 #: Head-frame face cuboid (mm): (x_min, x_max), (y_min, y_max), (z_min, z_max); head frame of synth.pose
@@ -258,11 +258,7 @@ class BIWIReader:
         lab = self.label(i)
         cal_rgb, cal_depth = self.calibration(seq)
         rgb_path = self.frame_path(i, "rgb")
-        try:
-            with Image.open(rgb_path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except Exception as exc:
-            raise DatasetError(f"cannot decode image {rgb_path}: {exc}", rgb_path) from exc
+        image = read_rgb(rgb_path)
         R, t = lab["rotation"], lab["center_depth"]
         depth = read_depth(self.frame_path(i, "depth")) if self.load_depth else None
         # Rotation in the RGB camera frame differs from the depth frame's by cal_rgb.R (< 1.1 deg on the

@@ -15,11 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from synth.pose import euler_from_rotation, rotation_from_panoptic
 
 from .errors import DatasetError
+from .images import read_rgb
 from .sample import Sample
 
 
@@ -68,12 +68,6 @@ class PanopticReader:
         r = self.rows[i]
         path = self.root / r["image"]
         lab = self.label(i)
-        try:
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except FileNotFoundError as exc:
-            raise DatasetError(f"image {path} listed in the annotations is missing", path) from exc
-        except Exception as exc:
-            raise DatasetError(f"cannot decode image {path}: {exc}", path) from exc
+        image = read_rgb(path)
         return Sample(image=image, rotation=lab["rotation"], euler=lab["euler"], bbox=r["bbox"], source=self.source,
                       path=str(path), meta={"panoptic_ypr": (r["yaw"], r["pitch"], r["roll"])})

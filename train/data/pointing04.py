@@ -33,11 +33,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from synth.pose import rotation_from_euler
 
 from .errors import DatasetError
+from .images import read_rgb
 from .sample import Sample
 
 #: pitch = PITCH_FROM_TILT * tilt, yaw = YAW_FROM_PAN * pan (see module doc: the yaw sign is unverified).
@@ -105,11 +105,7 @@ class Pointing04Reader:
         path = self.paths[i]
         info = parse_name(path.name)
         euler = euler_from_name(path.name)
-        try:
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except Exception as exc:
-            raise DatasetError(f"cannot decode image {path}: {exc}", path) from exc
+        image = read_rgb(path)
         box = read_face_txt(path.with_suffix(".txt"))
         if box is None:
             box = np.array([0.0, 0.0, image.shape[1], image.shape[0]])
