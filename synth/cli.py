@@ -185,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ray cluster to join (e.g. auto, ray://head:10001; default: $RAY_ADDRESS); "
                         "--out must then be a path shared by every node")
     p.add_argument("--retries", type=int, default=3, help="retries of a failed shard task (default 3)")
-    p.add_argument("--compression", default="gzip", choices=("gzip", "lzf", "none"),
-                   help="image compression (default gzip level 1; see synth/shards.py for figures)")
+    p.add_argument("--compression", default=None, choices=("zstd", "gzip", "lzf", "none"),
+                   help="image compression (default zstd level 1 with a row-delta on rgb; figures in synth/shards.py)")
     p.add_argument("--verify", action="store_true", help="on resume, also check existing shards' sha256")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--maker", default="synth.runner:make_sample_maker",

@@ -57,7 +57,7 @@ import time
 from pathlib import Path
 
 from synth.config import SynthConfig, config_hash, config_to_dict
-from synth.shards import (MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_PATTERN, TMP_MARKER, ShardError,
+from synth.shards import (DEFAULT_COMPRESSION, MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_PATTERN, TMP_MARKER, ShardError,
                           ShardReader, ShardWriter, code_version, now_iso, read_manifest, sha256_file,
                           write_manifest)
 
@@ -181,7 +181,7 @@ def config_diff(a: dict, b: dict) -> list[str]:
 # --- one shard --------------------------------------------------------------------------------
 
 def render_shard(maker, cfg: SynthConfig, out: str | Path, entry: dict, provenance: dict,
-                 compression: str = "gzip", sample_retries: int = 2, progress=None) -> dict:
+                 compression: str = DEFAULT_COMPRESSION, sample_retries: int = 2, progress=None) -> dict:
     """Render ``entry`` (from :func:`plan_shards`) into ``out``; returns its manifest record.
 
     Raises SampleError (a sample failed ``sample_retries + 1`` times) or DiskError.
@@ -373,9 +373,13 @@ class RunResult:
 
 def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFAULT_SHARD_SIZE,
                workers: int = 1, address: str | None = None, maker: str = DEFAULT_MAKER,
-               retries: int = 3, compression: str = "gzip", verify: bool = False,
+               retries: int = 3, compression: str | None = None, verify: bool = False,
                progress: bool = True, log=None) -> RunResult:
-    """Render (or resume) a run; see the module doc. Raises RunError with the fix on failure."""
+    """Render (or resume) a run; see the module doc. Raises RunError with the fix on failure.
+
+    compression: shard image compression (None = ``synth.shards.DEFAULT_COMPRESSION``).
+    """
+    compression = compression or DEFAULT_COMPRESSION
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out)
     t0 = time.perf_counter()

@@ -9,7 +9,8 @@ Schema version 1 -- datasets, first axis = sample (N), H x W = output size:
 =====================  ===========  ==========  =============================================
 name                   shape        dtype       meaning
 =====================  ===========  ==========  =============================================
-rgb                    (N,H,W,3)    uint8       final image (after effects)
+rgb                    (N,H,W,3)    uint8       final image (after effects); zstd shards store it
+                                                vdelta-predicted (attr ``predictor``, see below)
 depth                  (N,H,W)      uint16      planar z-depth, mm, 0 = no data
 depth_noisy            (N,H,W)      uint16      optional: Kinect-like depth (synth.depth), 0 = hole
 mask                   (N,H,W)      uint8       head mask 0/1
@@ -39,40 +40,58 @@ atomically renamed from its temporary name).
 
 Storage choice, measured (bench/render_throughput.py and the figures below)
 ----------------------------------------------------------------------------
-256 realistic rendered samples at 256x256 (default pipeline: 50 % with sensor
-noise sigma 1..8, blur, noise/solid backgrounds; rgb + depth + mask), this
-2-core machine while other jobs were running (absolute speeds are therefore
-low and noisy; the ratios are what the choice rests on). "random" = one
-sample at a time in shuffled order, "batch64" = contiguous 64-sample reads:
+256 realistic rendered samples at 256x256 (``pipeline.yaml``, 20 MakeHuman
+heads: 50 % with sensor noise sigma 1..8, blur, noise/solid backgrounds; rgb +
+depth + mask), one process pinned to one core of this 2-core machine while
+other jobs kept it at load ~5 (absolute speeds are therefore about half of an
+idle core's and noisy; the ratios are what the choice rests on). "random" =
+``ShardReader[i]`` in shuffled order (labels in memory), "batch64" =
+contiguous 64-sample ``read_batch``; KB/sample = whole file / samples:
 
-=============  =====  ============  ============  ============
-compression    chunk  KB/sample     random /s     batch64 /s
-=============  =====  ============  ============  ============
-none           1      384.2         5425          3294
-none           8      384.1         3011          12854
-lzf            1      140.5         757           888
-lzf            8      140.7         132           810
-gzip-1         1      116.4         771           800
-gzip-1         8      116.9         133           955
-gzip-2         1      115.1         780           907
-gzip-4         1      113.0         681           764
-=============  =====  ============  ============  ============
+=========================  ==========  ==========  ============  ============
+compression                KB/sample   write ms    random /s     batch64 /s
+=========================  ==========  ==========  ============  ============
+**zstd-1 + vdelta (rgb)**  86.4        ~4-8        1085          1124
+zstd-3 + vdelta (rgb)      88.2        ~5-8        1007          955
+gzip-1 (old default)       121.5       ~9-10       443           507
+lzf                        145.9       ~6          622           565
+none                       385.5       ~2          4153          4972
+=========================  ==========  ==========  ============  ============
 
-Per array (zlib-1): rgb 109.0 KB (noisy images 157.7 KB, clean 60.2 KB),
-depth 7.0 KB (6.3 KB with the shuffle filter), mask 0.9 KB. Images with
-Gaussian sensor noise are near their entropy: no lossless codec in h5py gets
-them much smaller (PNG-1 via OpenCV: 84.4 KB for rgb but 4.8 ms to encode,
-1.6 ms to decode), and inflating ~110 KB of high-entropy data is what bounds
-the reader (~1.2 ms/sample here, loaded).
+Codec survey (h5py + hdf5plugin 7.1, per-sample chunks, rgb/depth/mask KB per
+sample; random = three high-level ``ds[i]`` reads/s, same load):
+gzip-1 109.1/9.6/1.2 (785/s); lzf 130.5/11.8/2.0 (839/s); Blosc lz4-1 shuffle
+144.3/14.6/2.1 (5308/s); Blosc lz4-5 bitshuffle 124.6/17.5/1.2 (2856/s);
+Blosc lz4hc-5 shuffle 125.2/9.4/0.9 (5273/s, 5 ms writes); Blosc lz4hc-5
+bitshuffle 110.1/13.2/0.9 (2915/s); Blosc zstd-1 shuffle 115.0/9.3/0.6
+(1890/s); Blosc zstd-5 bitshuffle 103.1/9.3/0.4 (2067/s); Blosc2 lz4/zstd
+levels 1-5 no better in size and 1.5-3x slower to read than Blosc; plain
+Zstd-1/3 116.6/111.6 KB rgb; HTJ2K (lossless JPEG 2000) 76.1 KB rgb but
+1.5 ms/read; JPEG-LS (fcidecomp) does not take (H,W,3) chunks. **No generic
+byte codec gets below ~103 KB/sample**: half the images carry Gaussian sensor
+noise, and a byte coder sees the image histogram, not the noise. A vertical
+delta predictor (row minus row above, mod 256) turns rgb into noise-sized
+residuals: with plain Zstd-1, rgb falls from 116.6 to 75.6 KB (noisy 119.0,
+clean 32.1 KB); horizontal delta 77.2, 2-D delta 79.4; with LZ4/bitshuffle
+the residuals stay at ~105 KB. The predictor is undone in numpy by a
+log2(H)-step doubling prefix sum (~120-200 us for 256x256x3 here, vs
+0.5-1.5 ms for ``np.add.accumulate``).
 
-Chosen: **per-sample chunks** for the image arrays (a random read decompresses
-exactly one chunk; 8-sample chunks make random reads 6x slower and batch reads
-no faster once compressed), **gzip level 1** (+ shuffle for uint16 depth):
-17 % smaller than lzf at the same read speed and 3.3x smaller than none; gzip
-2..4 buy 1..3 % for slower writes. Labels are tiny (~0.9 KB/sample) and stored
-uncompressed in whole-shard chunks; the reader loads them into memory once.
-``ShardWriter(compression="lzf" | "none")`` remains available for readers
-that are CPU-bound (``none`` reads 5400 samples/s at 384 KB/sample).
+Chosen (default ``compression="zstd"``): **per-sample chunks** (a random read
+decompresses exactly one chunk), **hdf5plugin Zstd level 1** (HDF5 filter
+32015) on every image dataset, and the **vdelta predictor on rgb** (marked by
+the dataset attribute ``predictor = "vdelta"``; raw h5py readers must undo it,
+:func:`vdelta_decode`; the ShardReader does). 86 KB/sample meets the <= 100 KB
+target; reads are 2.2-2.5x gzip-1's. Per sample the reader costs one H5Dread
+per image dataset through cached low-level handles (rgb ~380-450 us of zstd
+decoding under this load, depth ~60-150 us, mask ~35-100 us) plus the
+predictor; the 2000 reads/s/core target is *not* reached on this loaded box
+(~1100/s) -- zstd decoding of the rgb residuals is the floor; only ``none``
+(385 KB/sample) is faster. Labels are tiny (~0.9 KB/sample) and stored
+uncompressed in whole-shard chunks; the reader loads them once.
+``ShardWriter(compression="gzip" | "lzf" | "none")`` remain available (no
+predictor, no hdf5plugin needed). Reading a zstd shard without hdf5plugin
+raises ShardError naming the fix, ``pip install hdf5plugin``.
 """
 from __future__ import annotations
 
@@ -123,9 +142,17 @@ PARAMS_COLUMNS = "params_columns"
 REQUIRED_ATTRS = ("schema_version", "format", "config_json", "config_hash", "code_version",
                   "renderer_name", "renderer_version", "created", "shard_index", "index_start",
                   "index_stop", "n_samples", "complete")
-COMPRESSIONS = ("gzip", "lzf", "none")
-DEFAULT_COMPRESSION = "gzip"
+COMPRESSIONS = ("zstd", "gzip", "lzf", "none")
+DEFAULT_COMPRESSION = "zstd"
 DEFAULT_GZIP_LEVEL = 1
+DEFAULT_ZSTD_LEVEL = 1
+#: Dataset attribute naming a reversible predictor applied before compression (absent = none).
+PREDICTOR_ATTR = "predictor"
+#: ``vdelta``: each row stores (row - row above) mod 256; the first row is stored as is.
+PREDICTORS = ("vdelta",)
+#: Image datasets that get the vdelta predictor under ``zstd`` compression.
+VDELTA_FIELDS = ("rgb",)
+_FIX_PLUGIN = "fix: pip install hdf5plugin (it provides the zstd HDF5 filter, id 32015, these shards use)"
 
 _FIX_RERENDER = ("fix: rerun the same `synth render` command to re-render it (a bad shard listed in the "
                  "manifest is set aside as *.corrupt-* and rendered again)")
@@ -139,6 +166,55 @@ def _h5py():
     import h5py
 
     return h5py
+
+
+def _hdf5plugin(what: str):
+    """Import hdf5plugin (registers the zstd filter with HDF5); ShardError naming the fix when missing."""
+    try:
+        import hdf5plugin
+    except ImportError:
+        raise ShardError(f"{what}: needs the hdf5plugin package for zstd compression; "
+                         + _FIX_PLUGIN) from None
+    return hdf5plugin
+
+
+def _try_hdf5plugin() -> None:
+    try:
+        import hdf5plugin  # noqa: F401  (registers the zstd filter with HDF5)
+    except ImportError:
+        pass
+
+
+def vdelta_encode(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Vertical delta of uint8 images: row y minus row y-1, mod 256, along ``axis`` (lossless)."""
+    d = np.array(a, copy=True)
+    src = np.moveaxis(np.asarray(a), axis, 0)
+    dst = np.moveaxis(d, axis, 0)
+    np.subtract(src[1:], src[:-1], out=dst[1:])
+    return d
+
+
+def vdelta_decode(d: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Inverse of :func:`vdelta_encode`: a prefix sum along ``axis`` mod 256.
+
+    Hillis-Steele doubling (log2(H) whole-array adds, ping-ponging two buffers):
+    ~8x faster than ``np.add.accumulate`` along the row axis for 256x256x3.
+    """
+    a = np.moveaxis(d, axis, 0)
+    n = a.shape[0]
+    if n < 2:
+        return d
+    buf = np.empty_like(a)
+    s = 1
+    src, dst = a, buf
+    while s < n:
+        np.add(src[s:], src[:-s], out=dst[s:])
+        dst[:s] = src[:s]
+        src, dst = dst, src
+        s *= 2
+    if src is not a:
+        a[...] = src
+    return d
 
 
 # --- provenance -------------------------------------------------------------------------------
@@ -229,9 +305,12 @@ class ShardWriter:
     """
 
     def __init__(self, path: str | Path, n: int, attrs: dict, compression: str = DEFAULT_COMPRESSION,
-                 gzip_level: int = DEFAULT_GZIP_LEVEL):
+                 gzip_level: int = DEFAULT_GZIP_LEVEL, zstd_level: int = DEFAULT_ZSTD_LEVEL):
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression must be one of {COMPRESSIONS}, not {compression!r}")
+        if compression == "zstd":
+            _hdf5plugin(f"writing {path}")
+        self.zstd_level = int(zstd_level)
         self.path = Path(path)
         self.tmp_path = self.path.with_name(f"{self.path.name}{TMP_MARKER}{uuid.uuid4().hex[:12]}")
         self.n = int(n)
@@ -243,6 +322,7 @@ class ShardWriter:
         self._labels: dict[str, np.ndarray] = {}
         self._params: list[str] = []
         self._columns: dict[str, np.ndarray] = {}
+        self._predicted: set[str] = set()
 
     def _open(self, sample: dict) -> None:
         h5py = _h5py()
@@ -253,11 +333,17 @@ class ShardWriter:
                 continue
             shape = shape_fn(h, w)
             kw = {}
-            if self.compression == "gzip":
+            if self.compression == "zstd":
+                hp = _hdf5plugin(f"writing {self.path}")
+                kw = dict(compression=hp.Zstd(clevel=self.zstd_level))
+            elif self.compression == "gzip":
                 kw = dict(compression="gzip", compression_opts=self.gzip_level, shuffle=shuffle)
             elif self.compression == "lzf":
                 kw = dict(compression="lzf", shuffle=shuffle)
-            f.create_dataset(name, shape=(self.n,) + shape, dtype=dtype, chunks=(1,) + shape, **kw)
+            ds = f.create_dataset(name, shape=(self.n,) + shape, dtype=dtype, chunks=(1,) + shape, **kw)
+            if self.compression == "zstd" and name in VDELTA_FIELDS:
+                ds.attrs[PREDICTOR_ATTR] = "vdelta"
+                self._predicted.add(name)
         for name, (dtype, shape) in LABEL_FIELDS.items():
             self._labels[name] = np.zeros((self.n,) + shape, dtype)
         self._columns = {k: np.full((self.n,) + v.shape, np.nan, np.float32)
@@ -274,7 +360,10 @@ class ShardWriter:
             if name in f:
                 if name not in sample:
                     raise ValueError(f"sample {sample.get('index')} lacks {name!r} that earlier samples had")
-                f[name][i] = sample[name]
+                arr = sample[name]
+                if name in self._predicted:
+                    arr = vdelta_encode(np.asarray(arr, np.uint8), axis=0)
+                f[name][i] = arr
         for name, arr in self._labels.items():
             arr[i] = sample[name]
         params = sample.get("params", {})
@@ -382,6 +471,7 @@ class ShardReader:
         self.path = Path(path)
         self._f = None
         self._pid = None
+        self._io = None
         f = self._file()
         try:
             attrs = dict(f.attrs)
@@ -411,6 +501,17 @@ class ShardReader:
                 raise ShardError(f"{self.path}: dataset lengths {bad or 'rgb missing'} disagree with "
                                  f"n_samples={self.n}; " + _FIX_RERENDER)
             self.shape = tuple(f["rgb"].shape[1:3])
+            self.predictors = {}
+            for k in self.image_fields:
+                pred = f[k].attrs.get(PREDICTOR_ATTR)
+                if pred is not None:
+                    pred = pred.decode() if isinstance(pred, bytes) else str(pred)
+                    if pred not in PREDICTORS:
+                        raise ShardError(f"{self.path}: dataset {k!r} uses predictor {pred!r} unknown to this "
+                                         "code; fix: read it with the code version recorded in its code_version "
+                                         f"attribute ({attrs.get('code_version')!r}) or re-render it")
+                    self.predictors[k] = pred
+            self._check_filters(f)
         except ShardError:
             self.close()
             raise
@@ -418,9 +519,22 @@ class ShardReader:
             self.close()
             raise ShardError(f"{self.path}: corrupt shard ({type(exc).__name__}: {exc}); " + _FIX_RERENDER) from None
 
+    def _check_filters(self, f) -> None:
+        """ShardError naming ``pip install hdf5plugin`` when an image dataset's filter is unavailable."""
+        h5z = _h5py().h5z
+        for k in self.image_fields:
+            plist = f[k].id.get_create_plist()
+            for j in range(plist.get_nfilters()):
+                fid, _, _, fname = plist.get_filter(j)
+                if not h5z.filter_avail(fid):
+                    name = fname.decode(errors="replace") if isinstance(fname, bytes) else str(fname)
+                    raise ShardError(f"{self.path}: dataset {k!r} is compressed with HDF5 filter {fid} "
+                                     f"({name or 'unknown'}), which is not available here; " + _FIX_PLUGIN)
+
     def _file(self):
         if self._f is None or self._pid != os.getpid():
             h5py = _h5py()
+            _try_hdf5plugin()
             try:
                 self._f = h5py.File(self.path, "r")
             except FileNotFoundError:
@@ -430,7 +544,26 @@ class ShardReader:
                 raise ShardError(f"{self.path}: cannot open as HDF5 (truncated or corrupt: {exc}); "
                                  + _FIX_RERENDER) from None
             self._pid = os.getpid()
+            self._io = None
         return self._f
+
+    def _images_io(self):
+        """Per image dataset: (name, low-level dataset id, file space, memory space, shape, dtype, predictor).
+
+        Cached per open file: a single-sample read then costs one hyperslab selection plus one
+        H5Dread per dataset, without h5py's high-level indexing (~3x less overhead per call).
+        """
+        f = self._file()
+        if self._io is None:
+            h5s = _h5py().h5s
+            io = []
+            for k in self.image_fields:
+                ds = f[k]
+                shape = tuple(ds.shape[1:])
+                io.append((k, ds.id, ds.id.get_space(), h5s.create_simple(shape), shape, ds.dtype,
+                           self.predictors.get(k)))
+            self._io = io
+        return self._io
 
     @property
     def index_range(self) -> tuple[int, int]:
@@ -457,11 +590,15 @@ class ShardReader:
 
     def __getitem__(self, i: int) -> dict:
         i = self._norm(i)
-        f = self._file()
         out = {}
         try:
-            for k in self.image_fields:
-                out[k] = f[k][i]
+            for k, dsid, fspace, mspace, shape, dtype, pred in self._images_io():
+                arr = np.empty(shape, dtype)
+                fspace.select_hyperslab((i,) + (0,) * len(shape), (1,) + shape)
+                dsid.read(mspace, fspace, arr)
+                if pred == "vdelta":
+                    vdelta_decode(arr, axis=0)
+                out[k] = arr
         except Exception as exc:
             raise ShardError(f"{self.path}: cannot read sample {i} ({exc}); " + _FIX_RERENDER) from None
         for k, v in self.labels.items():
@@ -483,19 +620,25 @@ class ShardReader:
         idx = np.where(idx < 0, idx + self.n, idx)
         if idx.size and (idx.min() < 0 or idx.max() >= self.n):
             raise IndexError(f"indices out of range for {self.path.name} ({self.n} samples)")
-        f = self._file()
         out = {}
         contiguous = idx.size > 0 and np.all(np.diff(idx) == 1)
+        io = {e[0]: e for e in self._images_io()}
         try:
             for k in (fields or self.image_fields):
-                ds = f[k]
+                if k not in io:
+                    raise KeyError(k)
+                _, dsid, fspace, mspace, shape, dtype, pred = io[k]
+                arr = np.empty((idx.size,) + shape, dtype)
                 if contiguous:
-                    out[k] = ds[int(idx[0]):int(idx[-1]) + 1]
+                    fspace.select_hyperslab((int(idx[0]),) + (0,) * len(shape), (idx.size,) + shape)
+                    dsid.read(_h5py().h5s.create_simple(arr.shape), fspace, arr)
                 else:
-                    arr = np.empty((idx.size,) + ds.shape[1:], ds.dtype)
                     for j, i in enumerate(idx):
-                        ds.read_direct(arr, np.s_[int(i)], np.s_[j])
-                    out[k] = arr
+                        fspace.select_hyperslab((int(i),) + (0,) * len(shape), (1,) + shape)
+                        dsid.read(mspace, fspace, arr[j])
+                if pred == "vdelta":
+                    vdelta_decode(arr, axis=1)
+                out[k] = arr
         except KeyError as exc:
             raise KeyError(f"{self.path.name} has no dataset {exc}") from None
         except Exception as exc:
@@ -532,11 +675,13 @@ class ShardReader:
             except Exception:
                 pass
         self._f = None
+        self._io = None
 
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_f"] = None
         d["_pid"] = None
+        d["_io"] = None
         return d
 
     def __enter__(self):

@@ -130,3 +130,43 @@ def test_open_dataset_over_manifest(tmp_path, samples):
     with pytest.raises(ShardError, match="no manifest.json"):
         open_dataset(tmp_path.parent)
     json.loads((tmp_path / "manifest.json").read_text())
+
+
+def test_default_zstd_vdelta_and_other_compressions(tmp_path, samples):
+    from synth.shards import DEFAULT_COMPRESSION, vdelta_decode, vdelta_encode
+
+    assert DEFAULT_COMPRESSION == "zstd"
+    x = samples[4]["rgb"]
+    assert np.array_equal(vdelta_decode(vdelta_encode(x)), x)
+    batch = np.stack([s["rgb"] for s in samples[:5]])
+    assert np.array_equal(vdelta_decode(vdelta_encode(batch, axis=1), axis=1), batch)
+    write_shard(tmp_path / "z.h5", samples, _attrs())
+    r = ShardReader(tmp_path / "z.h5")
+    assert r.predictors == {"rgb": "vdelta"}
+    with h5py.File(tmp_path / "z.h5", "r") as f:
+        assert f["rgb"].attrs["predictor"] == "vdelta"
+        assert not np.array_equal(f["rgb"][2], samples[2]["rgb"])  # stored as residuals
+    for i in (0, 2, 11):
+        _same(samples[i], r[i])
+    b = r.read_batch([9, 1, 4])
+    assert np.array_equal(b["rgb"], np.stack([samples[i]["rgb"] for i in (9, 1, 4)]))
+    c = r.read_batch(range(3, 8))
+    assert np.array_equal(c["rgb"], np.stack([s["rgb"] for s in samples[3:8]]))
+    for comp in ("gzip", "lzf", "none"):
+        write_shard(tmp_path / f"{comp}.h5", samples, _attrs(), compression=comp)
+        rr = ShardReader(tmp_path / f"{comp}.h5")
+        assert rr.predictors == {}
+        _same(samples[6], rr[6])
+        assert np.array_equal(rr.read_batch([5, 0])["rgb"][1], samples[0]["rgb"])
+
+
+def test_missing_filter_names_pip_install_hdf5plugin(tmp_path, samples, monkeypatch):
+    write_shard(tmp_path / "z.h5", samples, _attrs())
+    monkeypatch.setattr(h5py.h5z, "filter_avail", lambda fid: False)
+    with pytest.raises(ShardError, match=r"z\.h5.*pip install hdf5plugin"):
+        ShardReader(tmp_path / "z.h5")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hdf5plugin", None)  # import hdf5plugin -> ImportError
+    with pytest.raises(ShardError, match="pip install hdf5plugin"):
+        ShardWriter(tmp_path / "w.h5", 1, _attrs())
