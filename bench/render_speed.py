@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _worker(args):
     mode, start, frames, pool, barrier = args
+    os.environ.setdefault("LP_NUM_THREADS", "1")  # as synth.runner does for its actors
     from synth.config import load_config
     from synth.pipeline import SampleMaker
 

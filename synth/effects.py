@@ -12,6 +12,8 @@ against 3.2 ms (scipy.ndimage) and 2.9 ms (PIL) on this machine.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -39,6 +41,26 @@ def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
     return k / k.sum()
 
 
+@lru_cache(maxsize=1)
+def _normal_quantiles() -> np.ndarray:
+    """(65536,) float32 standard-normal quantiles at (k + 0.5) / 65536 (tails at +-4.33 sigma)."""
+    from scipy.special import ndtri
+
+    return ndtri((np.arange(65536) + 0.5) / 65536).astype(np.float32)
+
+
+def gaussian_noise(shape: tuple, sigma: float, seed: int) -> np.ndarray:
+    """Seeded Gaussian noise, float32, std ``sigma``: 16 random bits per value index a quantile table.
+
+    2.6x faster than PCG64's float32 standard_normal at 256x256x3 (0.93 vs 2.39 ms here)
+    with the same distribution up to 1/65536 quantisation and +-4.33 sigma tails.
+    """
+    rng = np.random.Generator(np.random.PCG64(seed))
+    n = int(np.prod(shape))
+    idx = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16).reshape(shape)
+    return (_normal_quantiles() * np.float32(sigma)).take(idx)
+
+
 def apply_effects(rgb: np.ndarray, effects: Effects) -> np.ndarray:
     """Apply ``effects`` to an (H, W, 3) uint8 image; returns a new (H, W, 3) uint8 image."""
     out = rgb
@@ -60,9 +82,7 @@ def apply_effects(rgb: np.ndarray, effects: Effects) -> np.ndarray:
             if x1 > x0 and y1 > y0:
                 out[y0:y1, x0:x1] = np.round(np.asarray(occ.color) * 255.0).astype(np.uint8)
     if effects.noise_sigma > 0.0:
-        rng = np.random.Generator(np.random.PCG64(effects.noise_seed))
-        noise = rng.standard_normal(out.shape, dtype=np.float32)
-        noise *= np.float32(effects.noise_sigma)
+        noise = gaussian_noise(out.shape, effects.noise_sigma, effects.noise_seed)
         noise += out
         out = np.clip(noise, 0.0, 255.0, out=noise).round().astype(np.uint8)
     if effects.jpeg_quality > 0:
