@@ -218,27 +218,39 @@ def crop_box(bbox, margin: float = 0.15, mask: np.ndarray | None = None) -> np.n
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
 
 
+def normalise_depth01(depth_mm: np.ndarray, range_mm: float = 300.0) -> np.ndarray:
+    """The one depth normalisation for depth networks, used for synthetic and real data alike.
+
+    (H, W) depth in mm (0 = no data) -> float32 in [0, 1]: the nearest valid
+    point maps to 1, points ``range_mm`` or more behind it to 0, holes to 0.
+    A fixed metric window keeps the face's relief comparable between samples;
+    a min-max stretch would let background or shoulder pixels in a crop change
+    the scale.
+    """
+    z = np.asarray(depth_mm, dtype=np.float32)
+    valid = z > 0
+    out = np.zeros(z.shape, np.float32)
+    if valid.any():
+        zmin = float(z[valid].min())
+        out[valid] = np.clip(1.0 - (z[valid] - zmin) / float(range_mm), 0.0, 1.0)
+    return out
+
+
 def face_crop(depth_mm: np.ndarray, bbox, size: int = 256, margin: float = 0.15,
               range_mm: float = 300.0, mask: np.ndarray | None = None) -> np.ndarray:
     """The coarse-to-fine paper's depth input: face crop, resized, normalised to [0, 1].
 
     Crops the square :func:`crop_box` (zero outside the image), resizes it to
     ``size`` x ``size`` with nearest neighbour (no mixing of holes and surface),
-    and maps depth z to ``clip(1 - (z - z_min) / range_mm, 0, 1)`` where z_min is
-    the nearest valid depth in the crop: the nearest point is 1, points
-    ``range_mm`` behind it and holes / background are 0. Returns float32 (size, size).
+    and maps depth with :func:`normalise_depth01` (nearest point 1, ``range_mm``
+    behind it and holes / background 0). Returns float32 (size, size).
     """
     x0, y0, x1, y1 = crop_box(bbox, margin, mask)
     s = size / (x1 - x0)
     M = np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]], np.float64)
     z = cv2.warpAffine(np.asarray(depth_mm, np.float32), M, (size, size), flags=cv2.INTER_NEAREST,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    valid = z > 0
-    out = np.zeros((size, size), np.float32)
-    if valid.any():
-        zmin = float(z[valid].min())
-        out[valid] = np.clip(1.0 - (z[valid] - zmin) / float(range_mm), 0.0, 1.0)
-    return out
+    return normalise_depth01(z, range_mm)
 
 
 def sample_face_crop(sample: dict, cfg: DepthConfig | None = None, noisy: bool = True) -> np.ndarray:

@@ -168,6 +168,11 @@ def test_crop_presets_sizes_and_labels(readers):
     o = get_preset("c2f")(readers["biwi"][0])
     d = o.meta["depth01"]
     assert d.shape == (256, 256) and d.min() >= 0 and d.max() <= 1 and (d > 0).any()
+    # the same mapping synthetic depth gets: nearest point 1, 300 mm window, holes 0
+    from synth.depth import normalise_depth01
+
+    np.testing.assert_array_equal(d, normalise_depth01(o.depth))
+    assert d.max() == 1.0 and (d[o.depth == 0] == 0).all()
     with pytest.raises(ValueError, match="known"):
         get_preset("nope")
 

@@ -26,7 +26,8 @@ Presets (``PRESETS``; ``get_preset(name)``):
 ``c2f``            coarse-to-fine face crop: square of side 1.2 max(w, h) about the box
                    centre, 256x256, grayscale (replicated to 3 channels; ``ToTensor(gray=True)``
                    keeps one) and depth cropped with the same relative box and normalised to
-                   [0, 1] over the crop's valid pixels (``meta["depth01"]``, float32; 0 = no data).
+                   [0, 1] by ``synth.depth.normalise_depth01`` (nearest point 1, 300 mm behind it 0,
+                   no data 0; ``meta["depth01"]``, float32) -- the same mapping synthetic depth gets.
 ``full_frame``     the whole frame with background (the Bernoulli-heatmap model), unchanged.
 ``full_frame_640`` the whole frame resized to 640x480 (labels scaled).
 
@@ -40,6 +41,8 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image
+
+from synth.depth import normalise_depth01
 
 from .sample import Sample
 
@@ -151,22 +154,10 @@ def ehpnet(sample: Sample, rng: np.random.Generator | None = None) -> Sample:
     return crop_resize(sample, square_box(sample.bbox), (112, 112))
 
 
-def normalise_depth(depth: np.ndarray) -> np.ndarray:
-    """(H, W) uint16 mm -> float32 in [0, 1]: min-max over valid (> 0) pixels, invalid = 0 (near = small)."""
-    d = depth.astype(np.float32)
-    valid = depth > 0
-    if not valid.any():
-        return np.zeros_like(d)
-    lo, hi = float(d[valid].min()), float(d[valid].max())
-    out = np.zeros_like(d)
-    out[valid] = (d[valid] - lo) / max(hi - lo, 1.0)
-    return out
-
-
 def c2f(sample: Sample, rng: np.random.Generator | None = None) -> Sample:
     out = crop_resize(sample, square_box(sample.bbox, 1.2), (256, 256), gray=True)
     if out.depth is not None:
-        out.meta["depth01"] = normalise_depth(out.depth)
+        out.meta["depth01"] = normalise_depth01(out.depth)
     return out
 
 
