@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from synth.boxes import C2F_SQUARE_SCALE
+
 Range = tuple[float, float]
 
 
@@ -241,7 +243,7 @@ class DepthConfig:
     edge_width_px: int = 1
     dropout: Range = (0.0, 0.01)
     crop_size: int = 256
-    crop_margin: float = 0.15
+    crop_margin: float = (C2F_SQUARE_SCALE - 1.0) / 2.0  # the c2f preset's 1.2x square
     range_mm: float = 300.0
 
 

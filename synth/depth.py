@@ -36,6 +36,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from synth.boxes import square_box
 from synth.config import DepthConfig, SynthConfig
 
 #: Extra SeedSequence word that separates the depth-noise stream from the scene stream.
@@ -213,9 +214,7 @@ def crop_box(bbox, margin: float = 0.15, mask: np.ndarray | None = None) -> np.n
             raise ValueError("no finite face box and no mask to crop around")
         ys, xs = np.nonzero(mask)
         b = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
-    cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-    side = max(b[2] - b[0], b[3] - b[1], 1.0) * (1.0 + 2.0 * margin)
-    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
+    return square_box(b, 1.0 + 2.0 * margin, min_extent=1.0)
 
 
 def normalise_depth01(depth_mm: np.ndarray, range_mm: float = 300.0) -> np.ndarray:

@@ -96,9 +96,3 @@ def landmark_visibility(uv: np.ndarray, z: np.ndarray, depth: np.ndarray,
     return vis
 
 
-def landmark_bbox(uv: np.ndarray) -> np.ndarray:
-    """(4,) float32 x0, y0, x1, y1 of the finite landmarks (all NaN when none)."""
-    good = uv[np.isfinite(uv).all(axis=1)]
-    if len(good) == 0:
-        return np.full(4, np.nan, np.float32)
-    return np.concatenate([good.min(axis=0), good.max(axis=0)]).astype(np.float32)

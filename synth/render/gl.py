@@ -56,6 +56,7 @@ from collections import OrderedDict
 import numpy as np
 
 from synth.heads.mesh import HeadMesh
+from synth.boxes import landmark_box
 from synth.render import geometry
 from synth.render.background import image_background, noise_coarse, solid_rgb
 from synth.scene import SceneSpec
@@ -489,7 +490,7 @@ class GLRenderer:
             "mask": mask,
             "landmarks": uv,
             "landmarks_visible": geometry.landmark_visibility(uv, lz, z, self.landmark_tol_mm),
-            "bbox": geometry.landmark_bbox(uv),
+            "bbox": landmark_box(uv),
         }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.boxes import landmark_box
 from synth.pose import euler_from_pose_para, rotation_from_pose_para
 
 from .errors import DatasetError
@@ -58,12 +59,6 @@ def read_pose_mat(path: str | Path) -> dict[str, np.ndarray]:
         "rotation": rotation_from_pose_para(pose),
         "landmarks": lm,
     }
-
-
-def landmark_box(landmarks: np.ndarray) -> np.ndarray:
-    """(4,) ``x0, y0, x1, y1`` bounding box of (N, 2) landmarks (pixels)."""
-    lm = np.asarray(landmarks, dtype=np.float64)
-    return np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()])
 
 
 class MatFaceReader:

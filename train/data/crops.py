@@ -42,6 +42,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from synth.boxes import C2F_SQUARE_SCALE, square_box
 from synth.depth import normalise_depth01
 
 from .sample import Sample
@@ -143,19 +144,12 @@ def fsanet(sample: Sample, rng: np.random.Generator | None = None, ad: float = 0
     return crop_resize(sample, box, (size, size))
 
 
-def square_box(bbox: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Square of side ``scale * max(w, h)`` centred on the box."""
-    cx, cy = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-    half = scale * max(_box_wh(bbox)) / 2
-    return np.array([cx - half, cy - half, cx + half, cy + half])
-
-
 def ehpnet(sample: Sample, rng: np.random.Generator | None = None) -> Sample:
     return crop_resize(sample, square_box(sample.bbox), (112, 112))
 
 
 def c2f(sample: Sample, rng: np.random.Generator | None = None) -> Sample:
-    out = crop_resize(sample, square_box(sample.bbox, 1.2), (256, 256), gray=True)
+    out = crop_resize(sample, square_box(sample.bbox, C2F_SQUARE_SCALE), (256, 256), gray=True)
     if out.depth is not None:
         out.meta["depth01"] = normalise_depth01(out.depth)
     return out
