@@ -1,7 +1,6 @@
 """Dataset readers: facts of ../shared/realdata/README.md on the real samples, and self-made fixtures."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from train.data.pointing04 import Pointing04Reader, parse_name  # noqa: E402
 from train.data.protocols import filtered_indices  # noqa: E402
 from train.data.synth_shards import SynthShardReader  # noqa: E402
 
-REALDATA = Path(os.environ.get("HEADPOSE_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
+from conftest import REALDATA  # noqa: E402 - one place says where ../shared/realdata is
 needs_real = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real samples not found at {REALDATA} (set HEADPOSE_REALDATA)")
 
 

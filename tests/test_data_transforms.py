@@ -1,7 +1,6 @@
 """Paired transforms and crop presets: labels move with the pixels; the flip test for every reader."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from train.data.synth_shards import SynthShardReader  # noqa: E402
 from train.data.transforms import (RandomAugment, ToTensor, add_noise, blur, downsample_upsample, hflip,  # noqa: E402
                                    jitter_box, rotate_inplane)
 
-REALDATA = Path(os.environ.get("HEADPOSE_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
+from conftest import REALDATA  # noqa: E402 - one place says where ../shared/realdata is
 
 
 @pytest.fixture(scope="module")

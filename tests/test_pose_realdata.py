@@ -6,6 +6,7 @@ import pytest
 import scipy.io as sio
 
 from synth import pose
+from train.data.biwi import read_pose
 
 
 def test_aflw2000_image00002_angles(realdata):
@@ -59,16 +60,9 @@ def test_aflw2000_rotation_convention_explains_landmarks(realdata):
     assert mean[8, 1] > 0.1
 
 
-def _read_biwi_pose(path):
-    rows = [r.split() for r in path.read_text().splitlines() if r.strip()]
-    R = np.array(rows[:3], dtype=np.float64)
-    t = np.array(rows[3], dtype=np.float64)
-    return R, t
-
-
 def test_biwi_frame_angles_and_centre(realdata):
     folder = realdata / "biwi-sample" / "hpdb" / "01"
-    R, t = _read_biwi_pose(folder / "frame_00003_pose.txt")
+    R, t = read_pose(folder / "frame_00003_pose.txt")
     p, y, r = pose.euler_from_biwi(R)
     assert (round(y, 3), round(p, 3), round(r, 3)) == (3.291, 7.607, -1.567)
     np.testing.assert_allclose(t, [51.9358, 38.2631, 881.756], atol=1e-3)
@@ -81,7 +75,7 @@ def test_biwi_frame_angles_and_centre(realdata):
 def test_biwi_agrees_with_img2pose_list(realdata):
     line = (realdata / "labels" / "img2pose_BIWI_annotations.txt").read_text().splitlines()[0].split()
     assert line[0].endswith("01/frame_00003_rgb.png")
-    R, _ = _read_biwi_pose(realdata / "biwi-sample" / "hpdb" / "01" / "frame_00003_pose.txt")
+    R, _ = read_pose(realdata / "biwi-sample" / "hpdb" / "01" / "frame_00003_pose.txt")
     # the list was computed from the same 6-digit matrix: agreement to numerical precision
     np.testing.assert_allclose(pose.euler_from_biwi(R), [float(v) for v in line[1:4]], atol=1e-3)
 
