@@ -1,0 +1,97 @@
+"""Model registry in the timm style: ``@register_model`` variants, ``create_model(name, **cfg)``.
+
+Every module in ``train/models/`` (besides ``base``, ``spec``, ``registry`` and
+the ``backbones`` package) is imported on first use, so an architecture file
+only has to decorate its variant functions::
+
+    @register_model("fsanet_var", recipe=Recipe(...), paper="FSA-Net (CVPR 2019)")
+    def fsanet_var(**cfg) -> PoseModel: ...
+
+Duplicate names raise at import. ``create_model`` rejects unknown names (with
+close matches) and unknown keyword arguments (with the accepted ones).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .base import ModelError, PoseModel
+from .spec import Recipe
+
+_NOT_ARCHITECTURES = {"base", "spec", "registry", "backbones"}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered variant: factory ``fn(**cfg) -> PoseModel``, default recipe, citation."""
+
+    name: str
+    fn: Callable[..., PoseModel]
+    recipe: Recipe
+    paper: str = ""
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+_loaded = False
+
+
+def register_model(name: str, recipe: Recipe | None = None, paper: str = ""):
+    """Decorator registering ``fn`` under ``name`` (ValueError on a duplicate name)."""
+    def deco(fn: Callable[..., PoseModel]) -> Callable[..., PoseModel]:
+        if name in _REGISTRY and (_REGISTRY[name].fn.__module__, _REGISTRY[name].fn.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ValueError(f"model name {name!r} is registered twice ({_REGISTRY[name].fn.__module__} and {fn.__module__})")
+        _REGISTRY[name] = ModelEntry(name, fn, recipe or Recipe(), paper)
+        return fn
+    return deco
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    pkg_dir = Path(__file__).resolve().parent
+    for info in pkgutil.iter_modules([str(pkg_dir)]):
+        if info.name not in _NOT_ARCHITECTURES and not info.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{info.name}")
+    _loaded = True
+
+
+def list_models() -> list[str]:
+    """Sorted names of every registered model."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry for ``name``; ModelError naming close matches otherwise."""
+    _load_all()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ModelError(f"unknown model {name!r}.{hint} Registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def get_recipe(name: str) -> Recipe:
+    """The paper's default training recipe for model ``name``."""
+    return get_entry(name).recipe
+
+
+def create_model(name: str, **cfg) -> PoseModel:
+    """Build model ``name`` with keyword config ``cfg``; unknown keys raise ModelError listing the accepted ones."""
+    entry = get_entry(name)
+    sig = inspect.signature(entry.fn)
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    if not takes_any:
+        unknown = sorted(set(cfg) - set(sig.parameters))
+        if unknown:
+            raise ModelError(f"model {name!r} does not take {', '.join(unknown)}; it takes: {', '.join(sig.parameters) or 'no options'}")
+    model = entry.fn(**cfg)
+    model.model_name = name
+    model.model_cfg = dict(cfg)
+    return model
