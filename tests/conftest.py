@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,23 +19,32 @@ def realdata() -> Path:
     return REALDATA
 
 
-#: the rendered training set shared by the training tests (real CC0 heads, clean preset).
-RENDERED_N = 512
+
+#: the rendered sets shared by the training tests (real CC0 heads, clean preset, 128x128 crops).
 RENDERED_OVERRIDES = ("output.width=128", "output.height=128", "heads.pool_size=40", "pose.preset=paper")
 
 
-@pytest.fixture(scope="session")
-def rendered_set(tmp_path_factory) -> Path:
-    """A folder of ``RENDERED_N`` rendered samples (shards + manifest), made once per test session.
+@dataclass(frozen=True)
+class RenderedSet:
+    """Two run folders (shards + manifest): ``train`` (384 samples, seed 0) and ``val`` (128 samples, seed 1)."""
 
-    128x128 crops of real heads, ``clean`` preset (no blur/noise/occlusion), the
-    coarse-to-fine paper's pose ranges, seed 0. Indices 0..383 are meant for
-    training and 384..511 for validation (``train.data.synth_shards`` reads them).
+    train: Path
+    val: Path
+
+
+@pytest.fixture(scope="session")
+def rendered_set(tmp_path_factory) -> RenderedSet:
+    """Rendered once per test session: 128x128 crops of real heads, ``clean`` preset (no blur, noise
+    or occlusion), the coarse-to-fine paper's pose ranges. Read with
+    ``train.data.synth_shards.SynthShardReader(path)`` or the mix spec ``synth:PATH``.
     """
     from synth.config import load_config
     from synth.runner import render_run
 
-    out = tmp_path_factory.mktemp("rendered") / "set"
-    cfg = load_config(REPO / "pipeline.yaml", preset="clean", overrides=list(RENDERED_OVERRIDES))
-    render_run(cfg, out, RENDERED_N, shard_size=128, workers=1, progress=False, log=lambda msg: None)
-    return out
+    root = tmp_path_factory.mktemp("rendered")
+    out = {}
+    for name, n, seed in (("train", 384, 0), ("val", 128, 1)):
+        cfg = load_config(REPO / "pipeline.yaml", preset="clean", overrides=[*RENDERED_OVERRIDES, f"seed={seed}"])
+        out[name] = root / name
+        render_run(cfg, out[name], n, shard_size=128, workers=1, progress=False, log=lambda msg: None)
+    return RenderedSet(**out)
