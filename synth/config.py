@@ -200,10 +200,32 @@ class BackgroundConfig:
 
 @dataclass(frozen=True)
 class RendererConfig:
-    """backend: "gl" (moderngl rasterizer). gl_context: "auto", "osmesa" or "egl"."""
+    """Which backend draws the images (``synth.pipeline.build_renderer``).
+
+    backend: "gl" (moderngl rasterizer, fast), "blender" (Cycles path tracer through bpy:
+        soft shadows, skin subsurface scattering, highlights; ``pip install -e '.[blender]'``)
+        or "mix" (both in one run: sample i goes to Cycles with probability ``blender_ratio``,
+        decided by (seed, i) alone and stored as the sample's ``params["renderer"]``).
+    gl_context: "auto", "osmesa" or "egl".
+    blender_ratio: mix only -- fraction of samples rendered by Cycles, in [0, 1].
+    cycles_samples: Cycles samples per pixel, 1..4096 (adaptive sampling may stop earlier).
+    cycles_denoise: OpenImageDenoise on the Cycles image (albedo + normal guided).
+    cycles_device: "cpu", "auto" (OptiX, else CUDA, else CPU), "cuda" or "optix".
+    cycles_filter_px: Cycles pixel-filter width in px, 0.01..10; the minimum 0.01 traces every
+        camera ray through the pixel centre (exact depth and mask, aliased edges like the
+        rasterizer); ~1.5 anti-aliases colour but depth/mask come from one jittered sample.
+    cycles_threads: Cycles CPU threads per renderer, 0 = all cores (with several render
+        workers on one machine, set it to cores / workers).
+    """
 
     backend: str = "gl"
     gl_context: str = "auto"
+    blender_ratio: float = 0.25
+    cycles_samples: int = 16
+    cycles_denoise: bool = True
+    cycles_device: str = "cpu"
+    cycles_filter_px: float = 0.01
+    cycles_threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -514,10 +536,20 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError(f"depth.crop_size: {d.crop_size} px is outside 8..4096")
     if not 0.0 <= d.crop_margin <= 2.0:
         raise ConfigError("depth.crop_margin: keep within [0, 2]")
-    if cfg.renderer.backend not in ("gl",):
-        raise ConfigError(f"renderer.backend: {cfg.renderer.backend!r}; fix: use 'gl'")
-    if cfg.renderer.gl_context not in ("auto", "osmesa", "egl"):
-        raise ConfigError(f"renderer.gl_context: {cfg.renderer.gl_context!r}; fix: use auto, osmesa or egl")
+    r = cfg.renderer
+    if r.backend not in ("gl", "blender", "mix"):
+        raise ConfigError(f"renderer.backend: {r.backend!r}; fix: use 'gl', 'blender' or 'mix'")
+    if r.gl_context not in ("auto", "osmesa", "egl"):
+        raise ConfigError(f"renderer.gl_context: {r.gl_context!r}; fix: use auto, osmesa or egl")
+    _check_prob(r.blender_ratio, "renderer.blender_ratio")
+    if not 1 <= r.cycles_samples <= 4096:
+        raise ConfigError(f"renderer.cycles_samples: {r.cycles_samples}; fix: use 1..4096 samples per pixel")
+    if r.cycles_device not in ("cpu", "auto", "cuda", "optix"):
+        raise ConfigError(f"renderer.cycles_device: {r.cycles_device!r}; fix: use cpu, auto, cuda or optix")
+    if not 0.01 <= r.cycles_filter_px <= 10.0:
+        raise ConfigError(f"renderer.cycles_filter_px: {r.cycles_filter_px}; fix: keep within [0.01, 10] px")
+    if r.cycles_threads < 0:
+        raise ConfigError("renderer.cycles_threads: must be >= 0 (0 = all cores)")
 
 
 def pose_ranges(cfg: PoseConfig) -> dict[str, Range]:
@@ -528,3 +560,110 @@ def pose_ranges(cfg: PoseConfig) -> dict[str, Range]:
         if value is not None:
             ranges[name] = value
     return ranges
+
+
+# --- robustness suites (the top-level ``robustness:`` section of pipeline.yaml) ----------------
+
+#: Factors a robustness suite can sweep; their level formats and effects live in synth.robustness.
+SUITE_FACTORS = ("light_azimuth", "light_intensity", "light_color", "gaussian_blur", "motion_blur",
+                 "occlusion", "translation", "noise", "jpeg", "downsample")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """One robustness suite: every base scene rendered at every level of one factor.
+
+    name: the suite's name (its key under ``robustness.suites``).
+    factor: one of :data:`SUITE_FACTORS` (see ``synth.robustness.FACTORS`` for each one's levels).
+    levels: the swept values in report order: numbers, or names for ``light_color``
+        (keys of ``lighting.colors``) and ``occlusion`` (``none`` or ``TEXTURE-WxH``).
+    units: unit of the levels for reports ("" = the factor's default).
+    description: one line for ``synth robustness --list`` and the reports.
+    options: factor-specific settings (e.g. ``elevation_deg`` for ``light_azimuth``).
+    """
+
+    name: str
+    factor: str
+    levels: tuple
+    units: str = ""
+    description: str = ""
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """The ``robustness:`` section: suite defaults and the suites themselves.
+
+    seed: default seed of every suite (kept apart from ``synth.seed`` so a suite's base scenes
+        are not the scenes of a default render).
+    n_base: default number of base scenes per suite.
+    bases_per_shard: a shard holds this many base scenes at all their levels (the unit of resume
+        and of parallel work).
+    base: synth settings merged over the pipeline for every suite (after ``--preset``, before
+        ``--set``), e.g. switching off every random effect.
+    suites: name -> :class:`SuiteConfig`.
+    """
+
+    seed: int = 1000
+    n_base: int = 50
+    bases_per_shard: int = 8
+    base: dict = field(default_factory=dict)
+    suites: dict = field(default_factory=dict)
+
+
+def load_robustness_config(path: str | Path) -> RobustnessConfig:
+    """The ``robustness:`` section of a pipeline.yaml, typed and checked; ConfigError naming the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found; fix: pass an existing pipeline.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    section = raw.get("robustness") if isinstance(raw, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: no 'robustness:' mapping; fix: add the suites section "
+                          "(see the robustness section of the repository's pipeline.yaml)")
+    data = dict(section)
+    suites_raw = data.pop("suites", None) or {}
+    try:
+        if not isinstance(suites_raw, dict):
+            raise ConfigError("robustness.suites: expected a mapping of suite name -> settings")
+        rc = _build(RobustnessConfig, data, "robustness")
+        suites = {}
+        for name, body in suites_raw.items():
+            key = f"robustness.suites.{name}"
+            if not isinstance(body, dict):
+                raise ConfigError(f"{key}: expected a mapping with factor and levels")
+            if "name" in body:
+                raise ConfigError(f"{key}.name: the suite's name is its key; fix: remove 'name'")
+            for required in ("factor", "levels"):
+                if required not in body:
+                    raise ConfigError(f"{key}: missing '{required}'; fix: add it (see synth/robustness.py)")
+            suites[str(name)] = _build(SuiteConfig, dict(body, name=str(name)), key)
+        rc = dataclasses.replace(rc, suites=suites)
+        validate_robustness(rc)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return rc
+
+
+def validate_robustness(rc: RobustnessConfig) -> None:
+    """Structural checks of the robustness section (factor-specific level checks: synth.robustness)."""
+    if rc.n_base < 1:
+        raise ConfigError(f"robustness.n_base: {rc.n_base}; fix: give at least 1 base scene")
+    if rc.bases_per_shard < 1:
+        raise ConfigError(f"robustness.bases_per_shard: {rc.bases_per_shard}; fix: give at least 1")
+    if not rc.suites:
+        raise ConfigError("robustness.suites: no suites defined; fix: define at least one")
+    for name, s in rc.suites.items():
+        key = f"robustness.suites.{name}"
+        if s.factor not in SUITE_FACTORS:
+            raise ConfigError(f"{key}.factor: {s.factor!r}; fix: use one of {', '.join(SUITE_FACTORS)}")
+        if not s.levels:
+            raise ConfigError(f"{key}.levels: empty; fix: list at least one level")
+        for j, level in enumerate(s.levels):
+            if isinstance(level, bool) or not isinstance(level, (int, float, str)):
+                raise ConfigError(f"{key}.levels[{j}]: {level!r} is neither a number nor a name")
+        if len(set(s.levels)) != len(s.levels):
+            raise ConfigError(f"{key}.levels: repeated level; fix: list each level once")

@@ -41,12 +41,38 @@ def build_head_bank(cfg: SynthConfig, seed: int):
 
 
 def build_renderer(cfg: SynthConfig):
-    """The renderer backend per ``cfg.renderer`` (imports its heavy library here)."""
-    if cfg.renderer.backend == "gl":
-        from synth.render.gl import GLRenderer
+    """The renderer backend per ``cfg.renderer`` (imports its heavy library here).
 
-        return GLRenderer(backend=cfg.renderer.gl_context)
-    raise ValueError(f"renderer.backend {cfg.renderer.backend!r} is not available")
+    "blender" and "mix" raise ConfigError naming the install command when bpy is missing.
+    """
+    from synth.config import ConfigError
+
+    r = cfg.renderer
+    if r.backend not in ("gl", "blender", "mix"):
+        raise ValueError(f"renderer.backend {r.backend!r} is not available")
+    blender = None
+    if r.backend in ("blender", "mix"):
+        try:
+            from synth.render.blender import BlenderRenderer
+
+            blender = BlenderRenderer(samples=r.cycles_samples, denoise=r.cycles_denoise, device=r.cycles_device,
+                                      filter_width_px=r.cycles_filter_px, threads=r.cycles_threads)
+        except ImportError as exc:
+            raise ConfigError(f"renderer.backend={r.backend!r}: {exc}") from None
+        if r.backend == "blender":
+            return blender
+    from synth.render.gl import GLRenderer
+
+    if blender is None:
+        return GLRenderer(backend=r.gl_context)
+    try:
+        gl = GLRenderer(backend=r.gl_context)
+    except Exception:
+        blender.close()
+        raise
+    from synth.render.blender_mix import MixRenderer
+
+    return MixRenderer(gl, blender, r.blender_ratio)
 
 
 def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
@@ -88,12 +114,14 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
     uint16 mm, 0 = no data; mask (H, W) uint8 0/1; rotation (3, 3), euler (3,)
     pitch/yaw/roll deg, translation (3,) mm, bbox (4,) x0/y0/x1/y1 px,
     landmarks (68, 2) px, K (3, 3) -- all float32; landmarks_visible (68,) bool;
-    coarse_class int (0..3, see synth.pose.coarse_category); params (dict).
+    coarse_class int (0..3, see synth.pose.coarse_category); params (dict; with
+    ``params["renderer"]`` = the backend's name when the renderer output names it, as
+    the mixed renderer of ``renderer.backend: mix`` does).
     """
     R = spec.head.rotation
     euler = euler_from_rotation(R)
     depth = np.clip(np.rint(rendered["depth"]), 0, MAX_DEPTH_MM).astype(np.uint16)
-    return {
+    out = {
         "index": spec.index,
         "seed": spec.seed,
         "identity": spec.head.identity,
@@ -110,6 +138,9 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
         "coarse_class": coarse_category(float(euler[0]), float(euler[1])),
         "params": scene_params(spec, rendered["mask"]),
     }
+    if "renderer" in rendered:
+        out["params"]["renderer"] = str(rendered["renderer"])
+    return out
 
 
 class SampleMaker:

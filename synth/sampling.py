@@ -165,12 +165,22 @@ def sample_translation(cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray
 
 # --- light, background, effects -------------------------------------------------------------
 
+def light_direction(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    """(3,) unit vector, camera frame, from the head toward the light.
+
+    azimuth_deg: horizontal direction, 0 = from the camera, + = from image right.
+    elevation_deg: vertical direction, + = from above (image up is -y).
+    """
+    az = np.deg2rad(azimuth_deg)
+    el = np.deg2rad(elevation_deg)
+    return np.array([np.sin(az) * np.cos(el), -np.sin(el), -np.cos(az) * np.cos(el)])
+
+
 def sample_light(cfg: SynthConfig, rng: np.random.Generator) -> Light:
     """Key light direction from azimuth/elevation, intensity, ambient and colour."""
     lc = cfg.lighting
-    az = np.deg2rad(_uniform(rng, lc.azimuth_deg))
-    el = np.deg2rad(_uniform(rng, lc.elevation_deg))
-    direction = np.array([np.sin(az) * np.cos(el), -np.sin(el), -np.cos(az) * np.cos(el)])
+    az = _uniform(rng, lc.azimuth_deg)
+    direction = light_direction(az, _uniform(rng, lc.elevation_deg))
     intensity = _uniform(rng, lc.intensity)
     ambient = _uniform(rng, lc.ambient)
     others = sorted(n for n in lc.colors if n != "natural")

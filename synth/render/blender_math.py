@@ -1,0 +1,198 @@
+"""Pure numpy helpers of the Blender backend (no bpy import; unit-testable anywhere).
+
+Frames and units: the Blender world frame of ``synth.render.blender`` *is* the
+OpenCV camera frame of ``synth.scene`` (x right, y down, z forward, 1 Blender
+unit = 1 mm); the camera sits at the origin. Everything here converts our
+conventions into the numbers Blender wants:
+
+* :func:`camera_params` -- OpenCV intrinsics -> Blender camera lens, sensor,
+  shift and pixel aspect (derivation in its docstring);
+* :func:`camera_matrix`, :func:`sun_matrix`, :func:`pose_matrix` -- 4x4 object
+  matrices in that world frame;
+* :func:`weld` -- turns a :class:`~synth.heads.mesh.MeshPart` (split at UV seams,
+  one UV per vertex) into a welded vertex list plus per-corner UVs, which is
+  what Blender meshes store (so smooth shading has no seams);
+* :func:`srgb_encode` / :func:`srgb_decode` and :func:`over` -- the piecewise
+  sRGB curve of Blender's "Standard" view transform, and compositing the
+  rendered head over a background in linear light.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.scene import Camera
+
+
+@dataclass(frozen=True)
+class BlenderCameraParams:
+    """Blender camera and render settings reproducing an OpenCV pinhole camera.
+
+    lens, sensor_width: same (arbitrary) length unit, sensor fit HORIZONTAL.
+    shift_x, shift_y: lens shift in units of the image width.
+    pixel_aspect_x, pixel_aspect_y: both >= 1 (Blender's allowed range).
+    width, height: render resolution in pixels (resolution_percentage 100).
+    clip_start, clip_end: mm.
+    """
+
+    lens: float
+    sensor_width: float
+    shift_x: float
+    shift_y: float
+    pixel_aspect_x: float
+    pixel_aspect_y: float
+    width: int
+    height: int
+    clip_start: float
+    clip_end: float
+
+
+def camera_params(cam: Camera, sensor_width: float = 36.0) -> BlenderCameraParams:
+    """Blender settings giving u = fx*x/z + cx, v = fy*y/z + cy on the same pixel grid.
+
+    With sensor fit HORIZONTAL Blender's view plane spans ``sensor_width`` at
+    distance ``lens`` across the image width, so fx = lens * W / sensor_width.
+    A pixel's height relative to its width is ycor = pixel_aspect_y /
+    pixel_aspect_x, giving fy = fx / ycor, i.e. aspect_x : aspect_y = fy : fx.
+    The lens shift moves the window by shift * W (horizontal fit) in pixel units
+    of the x axis: cx = W/2 - shift_x * W and, with Blender's y up and ours
+    down, cy = H/2 + shift_y * W / ycor.
+    """
+    w, h = int(cam.width), int(cam.height)
+    fx, fy = float(cam.fx), float(cam.fy)
+    if fx <= 0 or fy <= 0:
+        raise ValueError(f"camera focal lengths must be > 0, got fx={fx}, fy={fy}")
+    ax, ay = (fy / fx, 1.0) if fy >= fx else (1.0, fx / fy)
+    ycor = ay / ax
+    return BlenderCameraParams(
+        lens=fx * sensor_width / w, sensor_width=float(sensor_width),
+        shift_x=(w / 2.0 - float(cam.cx)) / w, shift_y=(float(cam.cy) - h / 2.0) * ycor / w,
+        pixel_aspect_x=ax, pixel_aspect_y=ay, width=w, height=h,
+        clip_start=float(cam.near), clip_end=float(cam.far))
+
+
+#: Blender camera object in the OpenCV-camera world frame: its local x (image right)
+#: is +x, local y (image up) is -y, and it looks down its local -z, i.e. along +z.
+CAMERA_MATRIX = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+def camera_matrix() -> np.ndarray:
+    """(4, 4) float64 world matrix of the Blender camera (a copy of ``CAMERA_MATRIX``)."""
+    return CAMERA_MATRIX.copy()
+
+
+def pose_matrix(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """(4, 4) float64 [R t; 0 1]: head frame (mm) -> world = camera frame (mm)."""
+    m = np.eye(4)
+    m[:3, :3] = np.asarray(rotation, np.float64)
+    m[:3, 3] = np.asarray(translation, np.float64).reshape(3)
+    return m
+
+
+def sun_matrix(direction: np.ndarray) -> np.ndarray:
+    """(4, 4) float64 world matrix of a Blender sun lamp lighting along ``-direction``.
+
+    direction: (3,) camera-frame vector from the head toward the light
+    (``synth.scene.Light.direction``; normalised here). A Blender sun shines
+    along its local -z, so its local +z is the unit direction.
+    """
+    d = np.asarray(direction, np.float64).reshape(3)
+    n = float(np.linalg.norm(d))
+    if not np.isfinite(n) or n < 1e-12:
+        raise ValueError(f"light direction must be a non-zero vector, got {d.tolist()}")
+    z = d / n
+    helper = np.array([0.0, 1.0, 0.0]) if abs(z[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    x = np.cross(helper, z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    m = np.eye(4)
+    m[:3, 0], m[:3, 1], m[:3, 2] = x, y, z
+    return m
+
+
+@dataclass(frozen=True)
+class WeldedTopology:
+    """A mesh part re-indexed for Blender (computed once per topology).
+
+    key: what identifies the topology (counts + digest of indices and UVs).
+    first: (V,) int64 -- for each welded vertex, one split vertex it came from
+        (positions of a new identity with this topology: ``positions[first]``).
+    corner_vertex: (3F,) int32 welded vertex of each triangle corner.
+    corner_uv: (3F, 2) float32 UV of each corner (OpenGL convention, v up --
+        the same as Blender's).
+    n_faces: F, triangles kept (those whose three corners are distinct vertices).
+    """
+
+    key: str
+    first: np.ndarray
+    corner_vertex: np.ndarray
+    corner_uv: np.ndarray
+    n_faces: int
+
+
+def topology_key(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray) -> str:
+    """Identifies a split mesh's connectivity and UVs (not its vertex positions)."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(np.asarray([len(positions), len(indices)], np.int64).tobytes())
+    h.update(np.ascontiguousarray(indices, np.uint32).tobytes())
+    h.update(np.ascontiguousarray(uvs, np.float32).tobytes())
+    return h.hexdigest()
+
+
+def weld(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray) -> WeldedTopology:
+    """Merge split vertices with equal positions (exactly; -0.0 == 0.0); UVs move to the corners.
+
+    positions (N, 3), uvs (N, 2), indices (F, 3) as in ``MeshPart``. Seam
+    duplicates of a head bank part are copies of one source vertex, hence
+    exactly equal; welding them lets Blender's smooth shading run across UV
+    seams. Triangles that collapse (two corners welded together) have zero
+    area and are dropped.
+    """
+    pos = np.ascontiguousarray(positions, np.float32) + np.float32(0.0)  # -0.0 -> +0.0
+    idx = np.asarray(indices, np.int64)
+    if pos.ndim != 2 or pos.shape[1] != 3 or idx.ndim != 2 or idx.shape[1] != 3:
+        raise ValueError(f"expected positions (N, 3) and indices (F, 3), got {pos.shape} and {idx.shape}")
+    rows = pos.view(np.dtype((np.void, 12))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    tri = inverse.reshape(-1)[idx]
+    keep = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 0] != tri[:, 2])
+    corner_uv = np.asarray(uvs, np.float32)[idx[keep]].reshape(-1, 2)
+    return WeldedTopology(topology_key(positions, uvs, indices), first.astype(np.int64),
+                          tri[keep].reshape(-1).astype(np.int32), corner_uv, int(keep.sum()))
+
+
+def srgb_decode(x: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] -> linear (float32), the piecewise IEC 61966-2-1 curve."""
+    x = np.asarray(x, np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def srgb_encode(x: np.ndarray) -> np.ndarray:
+    """Linear values -> sRGB-encoded in [0, 1] (float32; input clipped to [0, 1])."""
+    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1.0 / 2.4) - 0.055).astype(np.float32)
+
+
+def over(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8: straight-alpha sRGB (H, W, 4) uint8 composited over (H, W, 3) uint8.
+
+    Blending happens in linear light; fully opaque pixels keep their bytes and
+    fully transparent ones take the background's bytes exactly.
+    """
+    a = rgba[..., 3]
+    out = np.where((a == 255)[..., None], rgba[..., :3], background).astype(np.uint8)
+    part = (a > 0) & (a < 255)
+    if part.any():
+        al = (a[part].astype(np.float32) / 255.0)[:, None]
+        fg = srgb_decode(rgba[..., :3][part] / np.float32(255.0))
+        bg = srgb_decode(background[part] / np.float32(255.0))
+        out[part] = (srgb_encode(al * fg + (1.0 - al) * bg) * 255.0 + 0.5).astype(np.uint8)
+    return out
+
+
+def cycles_seed(seed: int, index: int) -> int:
+    """Cycles' noise seed for sample ``index`` of a run with global ``seed`` (0 .. 2^31-1)."""
+    h = hashlib.blake2b(np.asarray([seed, index], np.int64).tobytes(), digest_size=4).digest()
+    return int.from_bytes(h, "little") & 0x7FFFFFFF
