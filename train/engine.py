@@ -1,0 +1,512 @@
+"""One training loop for every registered model, in the torchvision-references style.
+
+``fit(FitConfig)`` builds the model (``train.models.create_model``), the mixed
+training set and the validation sets from data specs (``train.inputs``),
+the paper's optimiser and schedule (the model's ``Recipe`` with overrides),
+then runs ``train_one_epoch`` / ``evaluate`` per epoch. The run folder
+(``cfg.out``) gets:
+
+* ``config.json``: the resolved FitConfig and recipe;
+* ``history.csv``: one row per epoch (train loss, per-set validation MAE, LR,
+  time, samples/s), and TensorBoard events under ``tb/``;
+* ``checkpoints/last.pt`` after every epoch (model, optimizer, scheduler,
+  epoch, history, torch RNG state) and ``checkpoints/best.pt`` when the mean
+  MAE on the first validation set improves (or every epoch without one);
+* ``report.md`` with the final evaluation of ``best.pt`` and the curves.
+
+Determinism: weights are initialised after ``torch.manual_seed(seed)``; the
+training set draws item ``i`` of epoch ``e`` from ``(seed, e, i)`` alone
+(``train.data.mixing``), the loader does not shuffle (the dataset's epoch
+schedule is already a seeded permutation), and the torch RNG state (dropout)
+is saved with each checkpoint. Rerunning the same command after a crash
+resumes from ``last.pt`` and, on CPU with ``deterministic=True``, ends with
+the same weights as an uninterrupted run. A different config in an existing
+run folder is refused with the keys that differ.
+
+Mixed precision: bf16 autocast on CUDA when ``amp`` (CPU runs in fp32).
+Multi-GPU / multi-node: ``num_workers > 0`` runs the same loop on Ray Train
+(``train.distributed``), one process per worker with DDP.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from train.inputs import DataOptions, EvalSet, build_eval_sets, build_train_set, collate, model_input
+from train.models import PoseModel, Recipe, create_model, get_recipe
+
+CHECKPOINT_FORMAT = 1
+#: FitConfig fields that do not change the result: a resumed run may change them.
+RUNTIME_FIELDS = ("out", "loader_workers", "device", "log_every", "progress", "num_workers", "use_gpu",
+                  "ray_address", "val_limit")
+
+
+class FitError(RuntimeError):
+    """A fit that cannot start or continue (message names the file or option and the fix)."""
+
+
+@dataclass
+class FitConfig:
+    """Everything a training run depends on.
+
+    model / model_cfg: registry name and keyword config (``create_model``).
+    data: training spec entries ``KIND:PATH[:WEIGHT]``; val: evaluation entries
+    (the first selects the best checkpoint). epochs, batch_size, lr, recipe:
+    overrides of the model's recipe (``recipe`` takes any Recipe field).
+    epoch_size: training items per epoch (default: all sources once).
+    angle_limit: the |angle| filter for 300W-LP/AFLW2000/BIWI (None = off);
+    biwi_split: a committed BIWI split name. seed; deterministic: torch
+    deterministic algorithms. device: ``auto`` | ``cpu`` | ``cuda``; amp: bf16
+    on CUDA. loader_workers: DataLoader processes. num_workers / use_gpu /
+    ray_address: Ray Train (0 = this process). augment: flip + blur on training
+    crops. val_limit: cap per validation set (per epoch; the final report uses
+    all samples).
+    """
+
+    model: str
+    data: list[str]
+    out: str
+    val: list[str] = field(default_factory=list)
+    model_cfg: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+    epoch_size: int | None = None
+    angle_limit: float | None = 99.0
+    biwi_split: str | None = None
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    amp: bool = True
+    loader_workers: int = 0
+    num_workers: int = 0
+    use_gpu: bool = False
+    ray_address: str | None = None
+    augment: bool = True
+    val_limit: int | None = None
+    log_every: int = 50
+    progress: bool = True
+
+    def resolved_recipe(self) -> Recipe:
+        base = get_recipe(self.model)
+        changes = dict(self.recipe)
+        for name in ("epochs", "batch_size", "lr"):
+            if getattr(self, name) is not None:
+                changes[name] = getattr(self, name)
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(Recipe)})
+        if unknown:
+            raise FitError(f"unknown recipe field(s) {', '.join(unknown)}; known: "
+                           f"{', '.join(f.name for f in dataclasses.fields(Recipe))}")
+        for k in ("milestones", "betas"):
+            if k in changes:
+                changes[k] = tuple(changes[k])
+        return dataclasses.replace(base, **changes)
+
+
+@dataclass
+class FitResult:
+    """What a finished fit returns: the run folder, best epoch and score, and the per-epoch history."""
+
+    out: Path
+    best_epoch: int
+    best_score: float
+    history: list[dict]
+    final: list = field(default_factory=list)   # list[train.metrics.EvalResult] for best.pt on the val sets
+
+
+# --- pieces -------------------------------------------------------------------------------------
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FitError("--device cuda asked for, but torch sees no GPU; use --device cpu or auto")
+    return torch.device(name)
+
+
+def build_optimizer(model: PoseModel, recipe: Recipe) -> torch.optim.Optimizer:
+    groups = model.param_groups(recipe.lr)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    raise FitError(f"unknown optimizer {recipe.optimizer!r}; use adam, adamw or sgd")
+
+
+def build_scheduler(opt: torch.optim.Optimizer, recipe: Recipe):
+    """A per-epoch LR schedule (stepped after each epoch)."""
+    if recipe.schedule == "none":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
+    if recipe.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, recipe.step_size, recipe.gamma)
+    if recipe.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, list(recipe.milestones), recipe.gamma)
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(recipe.epochs, 1))
+    raise FitError(f"unknown schedule {recipe.schedule!r}; use none, step, multistep or cosine")
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def autocast(device: torch.device, amp: bool):
+    """bf16 autocast on CUDA when ``amp``; a no-op context elsewhere."""
+    enabled = bool(amp and device.type == "cuda")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def make_loader(dataset, batch_size: int, workers: int, sampler=None, drop_last: bool = False):
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler,
+                                       num_workers=workers, collate_fn=collate, drop_last=drop_last,
+                                       persistent_workers=False)
+
+
+def unwrap(model) -> PoseModel:
+    """The PoseModel inside a DDP wrapper (or the model itself)."""
+    return model.module if hasattr(model, "module") else model
+
+
+def train_one_epoch(model, loader, optimizer, device: torch.device, amp: bool, log: Callable[[str], None],
+                    log_every: int = 50, epoch: int = 0) -> dict:
+    """One pass over ``loader``; returns mean loss, the mean of each logged term, samples and seconds."""
+    model.train()
+    inner = unwrap(model)
+    spec = inner.input_spec
+    total, n_seen, sums, t0 = 0.0, 0, {}, time.perf_counter()
+    for step, batch in enumerate(loader):
+        batch = to_device(batch, device)
+        x = model_input(batch, spec)
+        with autocast(device, amp):
+            outputs = model(x)
+            loss, logs = inner.loss(outputs, batch)
+        if not torch.isfinite(loss):
+            raise FitError(f"non-finite loss {loss.item()} at epoch {epoch} step {step}; lower --lr or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n = x.shape[0]
+        total += float(loss.detach()) * n
+        n_seen += n
+        for k, v in logs.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * n
+        if log_every and (step + 1) % log_every == 0:
+            log(f"epoch {epoch} step {step + 1}/{len(loader)} loss {total / n_seen:.4f}")
+    dt = time.perf_counter() - t0
+    out = {"train_loss": total / max(n_seen, 1), "samples": n_seen, "seconds": dt,
+           "samples_per_s": n_seen / dt if dt > 0 else float("nan")}
+    out.update({f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()})
+    return out
+
+
+@torch.no_grad()
+def predict_dataset(model, dataset, device: torch.device, batch_size: int = 64, workers: int = 0,
+                    amp: bool = True, limit: int | None = None) -> dict[str, np.ndarray]:
+    """Run ``model`` over ``dataset``: ``pred`` / ``true`` (N, 3) deg, ``coarse`` (N,) or None, ``paths``."""
+    inner = unwrap(model)
+    inner.eval()
+    if limit is not None and limit < len(dataset):
+        dataset = torch.utils.data.Subset(dataset, range(limit))
+    preds, trues, coarse, paths = [], [], [], []
+    for batch in make_loader(dataset, batch_size, workers):
+        batch = to_device(batch, device)
+        with autocast(device, amp):
+            out = inner.predict(inner(model_input(batch, inner.input_spec)))
+        preds.append(out["euler"].float().cpu().numpy())
+        trues.append(batch["euler"].float().cpu().numpy())
+        if "coarse" in out:
+            coarse.append(out["coarse"].cpu().numpy())
+        paths.extend(batch.get("path", []))
+    return {"pred": np.concatenate(preds), "true": np.concatenate(trues),
+            "coarse": np.concatenate(coarse) if coarse else None, "paths": paths}
+
+
+def evaluate(model, eval_sets: list[EvalSet], device: torch.device, batch_size: int = 64, workers: int = 0,
+             amp: bool = True, limit: int | None = None, runtime: bool = False) -> list:
+    """Metrics (``train.metrics.EvalResult``) of ``model`` on each eval set; ``runtime`` adds ms/image at batch 1."""
+    from train.metrics import evaluate as metrics_evaluate
+
+    results = []
+    for es in eval_sets:
+        p = predict_dataset(model, es.dataset, device, batch_size, workers, amp, limit)
+        ms = runtime_ms_per_image(model, es.dataset, device) if runtime else None
+        results.append(metrics_evaluate(p["pred"], p["true"], pred_coarse=p["coarse"], runtime_ms=ms, name=es.name,
+                                        meta={"kind": es.kind}))
+    return results
+
+
+@torch.no_grad()
+def runtime_ms_per_image(model, dataset, device: torch.device, n: int = 20, warmup: int = 3) -> float:
+    """Median ms per image at batch 1 (forward + decoding) over ``n`` images of ``dataset``."""
+    inner = unwrap(model)
+    inner.eval()
+    spec = inner.input_spec
+    xs = [model_input(collate([dataset[i % len(dataset)]]), spec).to(device) for i in range(min(n, len(dataset)) or 1)]
+    times = []
+    for i in range(warmup + len(xs)):
+        x = xs[i % len(xs)]
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        inner.predict(inner(x))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.median(times))
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, history: list[dict], cfg: FitConfig,
+                    best: dict) -> None:
+    """Atomically write a checkpoint (temporary file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model_name": cfg.model,
+        "model_cfg": cfg.model_cfg,
+        "model": unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "history": history,
+        "best": best,
+        "config": dataclasses.asdict(cfg),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint dict on CPU; FitError naming the file when it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FitError(f"checkpoint {path} not found; pass a run folder written by `train fit` or a .pt file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise FitError(f"checkpoint {path} cannot be read ({exc}); it may be truncated: rerun the fit "
+                       f"(it resumes from the last complete epoch) or delete the file") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
+        raise FitError(f"{path} is not a checkpoint of this toolkit (format {CHECKPOINT_FORMAT})")
+    return state
+
+
+def checkpoint_path(run: str | Path, which: str = "best") -> Path:
+    """A run folder's ``checkpoints/<which>.pt`` (or ``run`` itself when it is a file)."""
+    run = Path(run)
+    if run.is_file():
+        return run
+    path = run / "checkpoints" / f"{which}.pt"
+    if not path.is_file() and which == "best":
+        path = run / "checkpoints" / "last.pt"
+    return path
+
+
+def load_model(run: str | Path, which: str = "best", device: str | torch.device = "cpu") -> PoseModel:
+    """The model of a run folder (``best.pt``, else ``last.pt``) or checkpoint file, in eval mode."""
+    path = checkpoint_path(run, which)
+    state = read_checkpoint(path)
+    model = create_model(state["model_name"], **state.get("model_cfg", {}))
+    model.load_state_dict(state["model"])
+    model.checkpoint_path = str(path)
+    return model.to(device).eval()
+
+
+# --- the fit ------------------------------------------------------------------------------------
+
+def _config_diff(saved: dict, cfg: FitConfig) -> list[str]:
+    now = dataclasses.asdict(cfg)
+    keys = sorted((set(saved) | set(now)) - set(RUNTIME_FIELDS))
+    return [k for k in keys if json.dumps(saved.get(k), sort_keys=True, default=str)
+            != json.dumps(now.get(k), sort_keys=True, default=str)]
+
+
+def _history_row(epoch: int, train: dict, val: list, lr: float) -> dict:
+    row = {"epoch": epoch, "train_loss": train["train_loss"], "lr": lr, "samples": train["samples"],
+           "seconds": train["seconds"], "samples_per_s": train["samples_per_s"]}
+    row.update({k: v for k, v in train.items() if k.startswith("train_") and k != "train_loss"})
+    for j, r in enumerate(val):
+        prefix = "val" if j == 0 else f"val{j}"
+        row[f"{prefix}_mae"] = r.mae["mean"]
+        for a in ("pitch", "yaw", "roll"):
+            row[f"{prefix}_{a}"] = r.mae[a]
+    return row
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+    os.replace(tmp, path)
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency; a stripped install still trains
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
+def prepare_run(cfg: FitConfig, log: Callable[[str], None]) -> dict | None:
+    """Check the run folder: None for a new run, the last checkpoint dict to resume; refuse a different config."""
+    out = Path(cfg.out)
+    last = out / "checkpoints" / "last.pt"
+    for stale in (out / "checkpoints").glob("*.pt.tmp-*") if (out / "checkpoints").is_dir() else ():
+        stale.unlink()   # a checkpoint write cut short by a crash; the previous file is intact
+    if not last.exists():
+        if (out / "config.json").exists() and (out / "checkpoints").exists():
+            log(f"{out}: no complete epoch yet, starting over")
+        return None
+    state = read_checkpoint(last)
+    diff = _config_diff(state["config"], cfg)
+    if diff:
+        raise FitError(f"{out} holds a run with a different config ({', '.join(diff)} differ); "
+                       f"use another --out, or delete {out} to start over")
+    log(f"{out}: resuming after epoch {state['epoch']}")
+    return state
+
+
+def fit(cfg: FitConfig, log: Callable[[str], None] | None = None) -> FitResult:
+    """Train ``cfg.model`` (see the module doc); on Ray Train when ``cfg.num_workers > 0``."""
+    if cfg.num_workers > 0:
+        from train.distributed import fit_on_ray
+
+        return fit_on_ray(cfg, log)
+    return run_fit(cfg, log)
+
+
+def run_fit(cfg: FitConfig, log: Callable[[str], None] | None = None, dist=None) -> FitResult:
+    """The training loop in this process; ``dist`` (``train.distributed.DistContext``) when under Ray Train."""
+    rank0 = dist is None or dist.rank == 0
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if not rank0:
+        log = lambda msg: None  # noqa: E731
+    out = Path(cfg.out)
+    recipe = cfg.resolved_recipe()
+    if not cfg.data:
+        raise FitError("no training data: give at least one --data KIND:PATH[:WEIGHT]")
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+    device = dist.device if dist is not None else pick_device(cfg.device)
+    resume = prepare_run(cfg, log)
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    model = create_model(cfg.model, **cfg.model_cfg)
+    spec = model.input_spec
+    options = DataOptions(cfg.angle_limit, cfg.biwi_split)
+    train_set = build_train_set(cfg.data, spec, cfg.seed, cfg.epoch_size, options,
+                                augment=_augment(cfg))
+    val_sets = build_eval_sets(cfg.val, spec, options) if cfg.val else []
+    # the first batch must fit the model: fail before any training with the expected input
+    model.check_input(model_input(collate([train_set[0]]), spec))
+    model.to(device)
+    optimizer = build_optimizer(model, recipe)
+    scheduler = build_scheduler(optimizer, recipe)
+    history: list[dict] = []
+    best = {"epoch": -1, "score": math.inf}
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        history, best, start = list(resume["history"]), dict(resume["best"]), int(resume["epoch"]) + 1
+        torch.set_rng_state(resume["torch_rng"])
+        if resume.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resume["cuda_rng"])
+    train_model = dist.wrap_model(model) if dist is not None else model
+    sampler = dist.sampler(train_set) if dist is not None else None
+
+    if rank0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({"fit": dataclasses.asdict(cfg), "recipe": dataclasses.asdict(recipe),
+                                                     "input_spec": dataclasses.asdict(spec)}, indent=2, default=str))
+    tb = _tensorboard(out) if rank0 else None
+    log(f"{cfg.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; "
+        f"{len(train_set)} training items/epoch ({train_set.composition()}), {recipe.epochs} epochs, "
+        f"batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.lr} ({recipe.schedule}), device {device}")
+    for epoch in range(start, recipe.epochs):
+        train_set.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loader = make_loader(train_set, recipe.batch_size, cfg.loader_workers, sampler=sampler, drop_last=len(train_set) > recipe.batch_size)
+        lr = optimizer.param_groups[0]["lr"]
+        stats = train_one_epoch(train_model, loader, optimizer, device, cfg.amp, log, cfg.log_every if cfg.progress else 0, epoch)
+        if dist is not None:
+            stats = dist.reduce_stats(stats)
+        scheduler.step()
+        val = evaluate(model, val_sets, device, recipe.batch_size, cfg.loader_workers, cfg.amp, cfg.val_limit) if rank0 else []
+        row = _history_row(epoch, stats, val, lr)
+        history.append(row)
+        score = row.get("val_mae", -float(epoch))   # without validation the latest epoch is the best
+        msg = f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f}, {row['samples_per_s']:.0f} samples/s"
+        if val:
+            msg += f", val MAE {row['val_mae']:.2f} deg (P {row['val_pitch']:.2f} Y {row['val_yaw']:.2f} R {row['val_roll']:.2f})"
+        log(msg)
+        if rank0:
+            improved = score < best["score"]
+            if improved:
+                best = {"epoch": epoch, "score": float(score)}
+            save_checkpoint(out / "checkpoints" / "last.pt", model, optimizer, scheduler, epoch, history, cfg, best)
+            if improved:
+                save_checkpoint(out / "checkpoints" / "best.pt", model, None, None, epoch, history, cfg, best)
+            _write_history(out / "history.csv", history)
+            if tb is not None:
+                for k, v in row.items():
+                    if k != "epoch" and isinstance(v, (int, float)):
+                        tb.add_scalar(k, v, epoch)
+                tb.flush()
+        if dist is not None:
+            dist.report(row)
+    if tb is not None:
+        tb.close()
+    final = []
+    if rank0 and val_sets:
+        best_model = load_model(out, "best", device)
+        final = evaluate(best_model, val_sets, device, recipe.batch_size, cfg.loader_workers, cfg.amp, runtime=True)
+        write_run_report(out, final, cfg)
+    return FitResult(out, best["epoch"], best["score"], history, final)
+
+
+def _augment(cfg: FitConfig):
+    from train.inputs import default_augment
+
+    return default_augment() if cfg.augment else None
+
+
+def write_run_report(out: Path, results: list, cfg: FitConfig, name: str = "report") -> Path:
+    """``out/<name>.md`` (+ PNGs) with the evaluation and the training curves, and ``out/<name>.json``."""
+    from train.report import write_eval_report, write_training_curves
+
+    meta = {"model": cfg.model, "model_cfg": json.dumps(cfg.model_cfg), "data": ", ".join(cfg.data),
+            "checkpoint": str(checkpoint_path(out, "best")), "command": " ".join(sys.argv)}
+    if (out / "history.csv").exists():
+        write_training_curves(out / "curves.png", out / "history.csv")
+    (out / f"{name}.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))
+    return write_eval_report(out / f"{name}.md", results, f"{cfg.model} on {', '.join(r.name for r in results)}", meta)
