@@ -1,11 +1,29 @@
 """Render throughput on this machine, in one run: raster-only ceiling, full pipeline with 1 and 2
 workers (render + effects + shard write, through `synth.runner.render_run`), bytes per sample, reader
-samples/s, and the extrapolated wall time for 300,000 samples.
+samples/s per core, where a sample's CPU time goes, and the extrapolated wall time for 300,000 samples.
 
     .venv/bin/python bench/render_throughput.py [--n 600] [--size 256] [--maker synth.runner:sphere_sample_maker]
+                                                [--no-stages]
 
 The default maker uses the real MakeHuman heads, renderer and effects;
 pass --maker synth.runner:sphere_sample_maker for procedural sphere heads (no head-bank build).
+
+How each figure is taken:
+
+* raster-only: ``renderer.render(spec, head)`` on pre-drawn specs (rgb + depth + range + mask +
+  landmarks, no effects, no writing), in 1 and 2 spawned processes. The 2-process figure runs
+  with the ``LP_NUM_THREADS`` the runner gives its Ray actors (1 unless set), the 1-process one
+  with the environment's (llvmpipe's default: as many threads as cores), as in the 1-worker
+  in-process run -- so each pipeline figure is compared with the ceiling of the same set-up.
+* full pipeline: ``render_run`` into a fresh folder; "steady" = workers x the median per-shard
+  rate (each shard's seconds are timed inside the worker, writer open to rename), "incl.
+  start-up" = n / wall time (Ray start, head-bank build, ...).
+* reader: one core (pinned), shuffled single-sample reads of the 2-worker run through
+  ``open_dataset`` (``ds[i]``: images + labels + params) and through the training adapter
+  ``SynthShardReader`` (images + labels as ``Sample``), then whole-shard ``read_batch``;
+  best of two passes each.
+* stages (in this process, CPU time per sample: thread time, render as process time so llvmpipe's
+  threads count): scene sampling, render, effects, labels, shard append, shard close.
 """
 from __future__ import annotations
 
@@ -32,7 +50,9 @@ def _cfg(args):
                                   f"heads.pool_size={args.pool}"])
 
 
-def _raster_worker(args, n, q):
+def _raster_worker(args, n, q, lp_threads):
+    if lp_threads is not None:
+        os.environ["LP_NUM_THREADS"] = lp_threads
     from synth.runner import resolve_maker
 
     cfg = _cfg(args)
@@ -47,8 +67,11 @@ def _raster_worker(args, n, q):
 
 
 def raster_only(args, procs):
-    q = mp.get_context("spawn").Queue()
-    ps = [mp.get_context("spawn").Process(target=_raster_worker, args=(args, args.n // 2, q)) for _ in range(procs)]
+    """Frames/s of ``procs`` processes rendering at once (sum of their rates)."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    lp = os.environ.get("LP_NUM_THREADS", "1") if procs > 1 else None
+    ps = [ctx.Process(target=_raster_worker, args=(args, args.n // 2, q, lp)) for _ in range(procs)]
     for p in ps:
         p.start()
     rates = [q.get() for _ in ps]
@@ -70,29 +93,98 @@ def pipeline(args, workers, out):
     return wall, steady, res
 
 
-def reader(out):
-    from synth.shards import open_dataset
-
-    import numpy as np
-
-    # one core, shuffled single-sample order (labels are in memory; images read per access)
+def _pin_one_core() -> None:
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     except (AttributeError, OSError):
         pass
+
+
+def reader(out):
+    """(random ds[i] /s, random adapter /s, whole-shard batches /s, bytes/sample) on one core.
+
+    Each figure is the better of two passes over the run (the first also warms the page cache
+    and the readers' buffers), so a burst of load from other processes costs less.
+    """
+    import numpy as np
+
+    from synth.shards import open_dataset
+    from train.data.synth_shards import SynthShardReader
+
+    _pin_one_core()
     ds = open_dataset(out)
     n = len(ds)
-    order = np.random.default_rng(0).permutation(n)
-    t = time.perf_counter()
-    for i in order:
-        ds[int(i)]
-    single = n / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for r in ds.shards:
-        r.read_batch(range(len(r)))
-    batch = n / (time.perf_counter() - t)
+    ds.validate()  # open every shard first: opening is not part of a read
+    adapter = SynthShardReader(out)
+    order = [int(i) for i in np.random.default_rng(0).permutation(n)]
+
+    def rate(read) -> float:
+        best = float("inf")
+        for _ in range(2):
+            t = time.perf_counter()
+            read()
+            best = min(best, time.perf_counter() - t)
+        return n / best
+
+    def singles():
+        for i in order:
+            ds[i]
+
+    def adapted():
+        for i in order:
+            adapter[i]
+
+    def batches():
+        for r in ds.shards:
+            r.read_batch(range(len(r)))
+
     size = sum(int(e["bytes"]) for e in ds.entries) / n
-    return single, batch, size
+    return rate(singles), rate(adapted), rate(batches), size
+
+
+def stages(args, n: int) -> dict[str, float]:
+    """CPU ms per sample of each stage of ``make_sample`` + shard writing, in this process."""
+    from synth.depth import add_depth_noise
+    from synth.effects import apply_effects
+    from synth.pipeline import label_sample
+    from synth.runner import resolve_maker
+    from synth.shards import ShardWriter, now_iso
+
+    cfg = _cfg(args)
+    m = resolve_maker(args.maker)(cfg, 0)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stages-"))
+    attrs = dict(config_json="{}", config_hash="-", code_version="-", renderer_name="-", renderer_version="-",
+                 created=now_iso(), shard_index=0, index_start=0, index_stop=n)
+    acc = dict.fromkeys(("scene sampling", "render (process CPU)", "effects", "labels", "shard append",
+                         "shard close (sha256, fsync)"), 0.0)
+    try:
+        for i in range(5):  # warm caches (head bank entries, GL programs)
+            m.renderer.render(m.spec(10_000 + i), m.head_bank.get(m.spec(10_000 + i).head.identity))
+        w = ShardWriter(tmp / "s.h5", n, attrs)
+        for i in range(n):
+            t0 = time.thread_time()
+            spec = m.spec(i)
+            head = m.head_bank.get(spec.head.identity)
+            t1 = time.thread_time()
+            p0 = time.process_time()
+            rendered = m.renderer.render(spec, head)
+            p1 = time.process_time()
+            t2 = time.thread_time()
+            rgb = apply_effects(rendered["rgb"], spec.effects)
+            t3 = time.thread_time()
+            sample = add_depth_noise(label_sample(spec, rendered, rgb), cfg)
+            t4 = time.thread_time()
+            w.append(sample)
+            t5 = time.thread_time()
+            for k, v in zip(acc, (t1 - t0, p1 - p0, t3 - t2, t4 - t3, t5 - t4)):
+                acc[k] += v
+        t = time.thread_time()
+        w.close()
+        acc["shard close (sha256, fsync)"] += time.thread_time() - t
+    finally:
+        m.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {k: 1e3 * v / n for k, v in acc.items()}
 
 
 def main():
@@ -103,26 +195,41 @@ def main():
     p.add_argument("--shard-size", type=int, default=100)
     p.add_argument("--preset", default=None)
     p.add_argument("--maker", default="synth.runner:make_sample_maker")
+    p.add_argument("--no-stages", action="store_true", help="skip the per-stage CPU profile")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-render-"))
     try:
         r1 = raster_only(args, 1)
         r2 = raster_only(args, 2)
-        print(f"raster-only ceiling at {args.size}^2: {r1:.0f} frames/s (1 proc), {r2:.0f} frames/s (2 procs)")
+        print(f"raster-only ceiling at {args.size}^2: {r1:.0f} frames/s (1 proc), {r2:.0f} frames/s (2 procs, "
+              f"LP_NUM_THREADS={os.environ.get('LP_NUM_THREADS', '1')} as the runner's actors)")
         rows = {}
         for w in (1, 2):
             wall, steady, res = pipeline(args, w, tmp / f"w{w}")
             rows[w] = steady
             print(f"full pipeline, {w} worker(s): {steady:.0f} samples/s steady "
                   f"({args.n / wall:.0f} samples/s incl. start-up, {wall:.1f} s wall)")
-        single, batch, size = reader(tmp / "w2")
-        print(f"bytes/sample: {size / 1024:.1f} KB; reader: {single:.0f} samples/s (random single), "
-              f"{batch:.0f} samples/s (whole-shard batches), 1 core")
-        print(f"1 -> 2 workers: {rows[2] / rows[1]:.2f}x; pipeline / raster ceiling (2 procs): {rows[2] / r2:.2f}")
+        # the reader runs in a child process so that pinning it to one core leaves this one alone
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            single, adapted, batch, size = pool.apply(reader, (tmp / "w2",))
+        print(f"bytes/sample: {size / 1024:.1f} KB; reader, 1 core: {single:.0f} samples/s random ds[i] "
+              f"({1e3 / single:.3f} ms), {adapted:.0f} samples/s random SynthShardReader[i] "
+              f"({1e3 / adapted:.3f} ms), {batch:.0f} samples/s whole-shard batches")
+        print(f"1 -> 2 workers: {rows[2] / rows[1]:.2f}x; pipeline / raster ceiling: {rows[2] / r2:.2f} (2 workers), "
+              f"{rows[1] / r1:.2f} (1 worker)")
         print(f"300,000 samples: {300000 / rows[2] / 3600:.2f} h with 2 workers "
               f"({300000 / rows[1] / 3600:.2f} h with 1); {300000 * size / 1e9:.1f} GB")
+        if not args.no_stages:
+            st = stages(args, min(args.n, 300))
+            total = sum(st.values())
+            print("CPU ms per sample, one process: " + ", ".join(f"{k} {v:.3f}" for k, v in st.items())
+                  + f"; total {total:.3f} (render {100 * st['render (process CPU)'] / total:.0f} %)")
+        ok = {"pipeline_2w": rows[2] >= TARGETS["pipeline_2w"], "ceiling_ratio": rows[2] / r2 >= TARGETS["ceiling_ratio"],
+              "scaling": rows[2] / rows[1] >= TARGETS["scaling"], "kb": size / 1024 <= TARGETS["kb"],
+              "reader": single >= TARGETS["reader"], "reader (adapter)": adapted >= TARGETS["reader"]}
         print("targets: >= 250 samples/s (2 workers), >= 0.8 x raster ceiling, >= 1.8x scaling, <= 100 KB/sample, "
-              ">= 2000 reads/s/core")
+              ">= 2000 reads/s/core -- " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in ok.items()))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -49,16 +49,40 @@ def _normal_quantiles() -> np.ndarray:
     return ndtri((np.arange(65536) + 0.5) / 65536).astype(np.float32)
 
 
+def _noise_index(shape: tuple, seed: int) -> np.ndarray:
+    """(shape) uint16: the 16-bit quantile indices of the noise (PCG64 seeded by ``seed``).
+
+    The bytes ``Generator(PCG64(seed)).bytes(2 * n)`` would give, drawn with
+    ``random_raw`` (0.16 vs 0.53 ms at 256x256x3 here: ``bytes`` goes through
+    32-bit ``integers``).
+    """
+    n = int(np.prod(shape))
+    raw = np.random.PCG64(seed).random_raw((2 * n + 7) // 8)
+    return raw.astype("<u8", copy=False).view("<u2")[:n].reshape(shape)
+
+
 def gaussian_noise(shape: tuple, sigma: float, seed: int) -> np.ndarray:
     """Seeded Gaussian noise, float32, std ``sigma``: 16 random bits per value index a quantile table.
 
     2.6x faster than PCG64's float32 standard_normal at 256x256x3 (0.93 vs 2.39 ms here)
     with the same distribution up to 1/65536 quantisation and +-4.33 sigma tails.
     """
-    rng = np.random.Generator(np.random.PCG64(seed))
-    n = int(np.prod(shape))
-    idx = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16).reshape(shape)
-    return (_normal_quantiles() * np.float32(sigma)).take(idx)
+    return (_normal_quantiles() * np.float32(sigma)).take(_noise_index(shape, seed))
+
+
+def add_gaussian_noise(img: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """``img`` (H, W, C) uint8 plus seeded Gaussian noise: saturate(img + rint(sigma * q[idx])), uint8.
+
+    q: :func:`_normal_quantiles`, idx: :func:`_noise_index` -- the noise of
+    :func:`gaussian_noise` rounded to whole grey levels before the add, done in
+    int16 (~0.55 vs ~0.85 ms CPU for float32 add / clip / round at 256x256x3 here).
+    Equal to ``clip(round(img + gaussian_noise(...)), 0, 255)`` except where the
+    float sum lands on a rounding tie (under one pixel per 256x256x3 image, by 1).
+    """
+    table = np.rint(_normal_quantiles() * np.float32(sigma)).astype(np.int16)
+    noise = table.take(_noise_index(img.shape, seed))
+    out = cv2.add(np.ascontiguousarray(img), noise, dtype=cv2.CV_8U)  # saturating
+    return out.reshape(img.shape)
 
 
 def apply_effects(rgb: np.ndarray, effects: Effects) -> np.ndarray:
@@ -82,9 +106,7 @@ def apply_effects(rgb: np.ndarray, effects: Effects) -> np.ndarray:
             if x1 > x0 and y1 > y0:
                 out[y0:y1, x0:x1] = np.round(np.asarray(occ.color) * 255.0).astype(np.uint8)
     if effects.noise_sigma > 0.0:
-        noise = gaussian_noise(out.shape, effects.noise_sigma, effects.noise_seed)
-        noise += out
-        out = np.clip(noise, 0.0, 255.0, out=noise).round().astype(np.uint8)
+        out = add_gaussian_noise(out, effects.noise_sigma, effects.noise_seed)
     if effects.jpeg_quality > 0:
         ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(effects.jpeg_quality)])
         if not ok:

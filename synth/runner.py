@@ -7,7 +7,9 @@ folder's manifest already lists (after checking them), and renders the rest:
 * ``workers`` 0 or 1 and no cluster: in this process, no Ray start-up;
 * otherwise a pool of Ray actors (``ShardWorker``), each building one
   SampleMaker (head bank + renderer + GL context) once, then rendering one
-  shard per task. Locally: ``ray.init(num_cpus=workers, include_dashboard=False)``.
+  shard per task, with up to ``QUEUE_DEPTH`` (2) tasks queued per actor so
+  that it starts its next shard while the driver records the last one.
+  Locally: ``ray.init(num_cpus=workers, include_dashboard=False)``.
 
 Both paths call the same :func:`render_shard` -> :func:`make_sample` code, so a
 sample's bytes depend only on (config, seed, index): ``--workers 1`` and
@@ -28,7 +30,8 @@ crash left unlisted, and refuses a folder written with a different config or
 plan (naming the keys that differ and the fix).
 
 Failures: a failing sample is retried in place; a failing shard task is retried
-``retries`` times (on a fresh actor if its actor died); a sample that keeps
+``retries`` times (on a fresh actor if its actor died: one replacement per
+dead actor, whose temporary files the driver removes); a sample that keeps
 failing is reported with its index and seed, the other shards still finish,
 and the run ends with :class:`RunError`. Disk errors (no space, read-only,
 permission, quota) stop the run at once: what was written stays listed in the
@@ -65,6 +68,8 @@ DEFAULT_MAKER = "synth.runner:make_sample_maker"
 DEFAULT_SHARD_SIZE = 1024
 #: errno values that retrying cannot fix: stop the run and say so.
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+#: Shard tasks queued per Ray actor: 2 = the next shard starts while the driver records the last.
+QUEUE_DEPTH = 2
 
 
 class RunError(Exception):
@@ -512,6 +517,15 @@ def _run_local(cfg, out, todo, provenance, maker, retries, compression, record, 
     return rendered
 
 
+def _remove_partial(out: Path, entry: dict) -> None:
+    """Remove the temporary files of ``entry``'s shard (only while no worker is writing that shard)."""
+    for p in Path(out).glob(f"{entry['file']}{TMP_MARKER}*"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
 def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar, state, log,
              workers, address) -> int:
     import ray
@@ -537,24 +551,31 @@ def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, ba
         workers = max(1, min(workers, len(todo)))
         Worker = _ray_worker_class()
         # env for workers: the output dir must be visible at the same path; cwd importable
-        actors = [Worker.remote(maker, cfg, cfg.seed) for _ in range(workers)]
+        # Each actor gets up to QUEUE_DEPTH shard tasks at once (Ray runs an actor's calls in order), so
+        # it starts its next shard the moment one finishes instead of idling through the driver's
+        # round trip (result -> manifest write + fsync -> next submit).
+        inflight = {Worker.remote(maker, cfg, cfg.seed): 0 for _ in range(workers)}
         pending: dict = {}
         queue = [(e, 0) for e in todo]
-        idle = list(actors)
         rendered = 0
 
         def submit():
-            while idle and queue:
-                actor = idle.pop()
+            while queue and inflight:
+                actor = min(inflight, key=inflight.get)
+                if inflight[actor] >= QUEUE_DEPTH:
+                    return
                 entry, attempt = queue.pop(0)
                 ref = actor.render.remote(str(out), entry, provenance, compression)
                 pending[ref] = (actor, entry, attempt)
+                inflight[actor] += 1
 
         submit()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
             actor, entry, attempt = pending.pop(ref)
+            if actor in inflight:
+                inflight[actor] -= 1
             try:
                 rec = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - classified below
@@ -562,22 +583,23 @@ def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, ba
                 if disk is not None or "No space left" in str(exc) or "Read-only file system" in str(exc):
                     raise DiskError(str(disk) if disk else f"cannot write {out}: {exc}") from None
                 if isinstance(exc, ray.exceptions.RayActorError):
-                    log(f"{entry['file']}: worker died ({exc}); starting a new one")
-                    actor = Worker.remote(maker, cfg, cfg.seed)
+                    _remove_partial(out, entry)  # a dead worker cannot remove its temporary file
+                    if actor in inflight:  # replace a dead actor once, however many queued tasks fail with it
+                        log(f"{entry['file']}: worker died ({exc}); starting a new one")
+                        del inflight[actor]
+                        inflight[Worker.remote(maker, cfg, cfg.seed)] = 0
                 if attempt >= retries:
                     state["failures"].append(_describe_failure(entry, exc))
                 else:
                     log(f"{entry['file']}: attempt {attempt + 1} failed ({type(exc).__name__}); retrying")
                     queue.append((entry, attempt + 1))
-                idle.append(actor)
                 submit()
                 continue
+            submit()  # keep the actors busy before the (fsynced) manifest write
             record(rec)
             rendered += 1
             if bar is not None:
                 bar.update(int(rec["count"]))
-            idle.append(actor)
-            submit()
         return rendered
     finally:
         if started_here:

@@ -206,3 +206,36 @@ def test_workers_1_and_2_give_identical_bytes(tmp_path):
     ma, mb = read_manifest(a), read_manifest(b)
     assert ma["config_hash"] == mb["config_hash"]
     check_folder(b, 24)
+
+
+def crash_once_maker(cfg, seed):
+    """Sphere-head maker whose process dies (``os._exit``) at index 7, once per marker file.
+
+    For the Ray path: the actor holding shard 1 dies with a second shard queued behind it.
+    """
+    from synth.runner import sphere_sample_maker
+
+    maker = sphere_sample_maker(cfg, seed)
+    marker = Path(os.environ["SYNTH_TEST_CRASH_MARKER"])
+    real = maker.make
+
+    def make(index):
+        if index == 7 and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os._exit(1)
+        return real(index)
+
+    maker.make = make
+    return maker
+
+
+@pytest.mark.slow
+def test_ray_worker_death_with_queued_shards_is_retried(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNTH_TEST_CRASH_MARKER", str(tmp_path / "died"))
+    logs = []
+    res = render_run(cfg(), tmp_path / "run", 30, shard_size=6, workers=2, maker="tests.test_runner:crash_once_maker",
+                     progress=False, log=logs.append)
+    assert (tmp_path / "died").is_file()
+    assert sum("worker died" in m for m in logs) == 1, logs  # one replacement for the dead actor
+    assert res.rendered_shards == 5
+    check_folder(tmp_path / "run", 30)

@@ -170,3 +170,171 @@ def test_missing_filter_names_pip_install_hdf5plugin(tmp_path, samples, monkeypa
     monkeypatch.setitem(sys.modules, "hdf5plugin", None)  # import hdf5plugin -> ImportError
     with pytest.raises(ShardError, match="pip install hdf5plugin"):
         ShardWriter(tmp_path / "w.h5", 1, _attrs())
+
+
+def test_mask_is_derived_from_depth_unless_a_sample_differs(tmp_path, samples):
+    from synth.shards import MASK_FROM_DEPTH, MASK_SOURCE_ATTR, MASK_STORED, mask_matches_depth
+
+    assert all(mask_matches_depth(s["mask"], s["depth"]) for s in samples)  # true of the GL renderer
+    write_shard(tmp_path / "d.h5", samples, _attrs())
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        assert "mask" not in f and f.attrs[MASK_SOURCE_ATTR] == MASK_FROM_DEPTH
+    r = ShardReader(tmp_path / "d.h5")
+    assert r.mask_from_depth and "mask" in r.fields and "mask" not in r.image_fields
+    for i in range(12):
+        m = r[i]["mask"]
+        assert m.dtype == np.uint8 and np.array_equal(m, samples[i]["mask"])
+    assert np.array_equal(r.read_batch([3, 1], fields=("mask",))["mask"][1], samples[1]["mask"])
+    assert set(r.read_batch(range(2), fields=("mask",))) >= {"mask", "rotation"}
+    # sample 7's mask is not depth > 0 (as a renderer with a separate mask pass could give): the
+    # mask dataset appears at sample 7 and samples 0..6 are back-filled from their depth
+    odd = [dict(s) for s in samples]
+    odd[7]["mask"] = odd[7]["mask"].copy()
+    odd[7]["mask"][0, :5] ^= 1
+    write_shard(tmp_path / "m.h5", odd, _attrs())
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert "mask" in f and f.attrs[MASK_SOURCE_ATTR] == MASK_STORED
+    rm = ShardReader(tmp_path / "m.h5")
+    assert not rm.mask_from_depth
+    for i in range(12):
+        assert np.array_equal(rm[i]["mask"], odd[i]["mask"]), i
+    assert not mask_matches_depth(odd[7]["mask"], odd[7]["depth"])
+    assert not mask_matches_depth(samples[0]["mask"] * 255, samples[0]["depth"])  # 0/255 is not 0/1
+
+
+def test_reads_schema_1_and_refuses_a_v2_shard_without_mask_source(tmp_path, samples):
+    from synth.shards import MASK_SOURCE_ATTR
+
+    odd = [dict(s) for s in samples]
+    odd[0]["mask"] = np.zeros_like(odd[0]["mask"])  # forces a stored mask, as every v1 shard has
+    write_shard(tmp_path / "v1.h5", odd, _attrs())
+    with h5py.File(tmp_path / "v1.h5", "a") as f:
+        f.attrs["schema_version"] = 1
+        del f.attrs[MASK_SOURCE_ATTR]
+    r = ShardReader(tmp_path / "v1.h5")
+    assert r.version == 1 and not r.mask_from_depth
+    _same(odd[3], r[3])
+    write_shard(tmp_path / "bad.h5", samples, _attrs())
+    with h5py.File(tmp_path / "bad.h5", "a") as f:
+        del f.attrs[MASK_SOURCE_ATTR]
+    with pytest.raises(ShardError, match=r"bad\.h5: no 'mask' dataset.*fix:"):
+        ShardReader(tmp_path / "bad.h5")
+
+
+def test_direct_chunks_are_plain_hdf5_and_both_read_paths_agree(tmp_path, samples):
+    from synth.shards import vdelta_decode
+
+    for comp in ("zstd", "none"):
+        p = tmp_path / f"{comp}.h5"
+        write_shard(p, samples, _attrs(), compression=comp)
+        hdf5_written = tmp_path / f"{comp}-hdf5.h5"
+        write_shard(hdf5_written, samples, _attrs(), compression=comp, direct=False)
+        fast, slow = ShardReader(p), ShardReader(p, direct=False)
+        assert set(fast._chunks) == {"rgb", "depth", "depth_noisy"} and slow._chunks == {}
+        other = ShardReader(hdf5_written)
+        for i in (0, 5, 11):
+            _same(samples[i], fast[i])
+            _same(samples[i], slow[i])
+            _same(samples[i], other[i])
+        b = fast.read_batch([4, 0, 9])
+        assert np.array_equal(b["rgb"], np.stack([samples[i]["rgb"] for i in (4, 0, 9)]))
+        assert np.array_equal(b["depth"], slow.read_batch([4, 0, 9])["depth"])
+        # any HDF5 reader decodes the directly written chunks (zstd frames through filter 32015)
+        with h5py.File(p, "r") as f:
+            assert np.array_equal(f["depth_noisy"][6], samples[6]["depth_noisy"])
+            rgb = f["rgb"][2]
+            if comp == "zstd":
+                rgb = vdelta_decode(rgb)
+            assert np.array_equal(rgb, samples[2]["rgb"])
+    s = fast.sample(3, fields=("rgb",), params=False)
+    assert "depth" not in s and "params" not in s and s["rgb"].flags.writeable
+    with pytest.raises(KeyError, match="no image dataset 'normals'"):
+        fast.sample(0, fields=("normals",))
+
+
+def test_corrupt_chunk_and_missing_chunk_name_the_file(tmp_path, samples):
+    p = tmp_path / "c.h5"
+    write_shard(p, samples, _attrs())
+    r = ShardReader(p)
+    offsets, sizes = r._chunks["rgb"][:2]
+    r.close()
+    data = bytearray(p.read_bytes())
+    o, n = int(offsets[4]), int(sizes[4])
+    data[o + n // 3: o + n // 3 + 64] = bytes(64)  # zeroed bytes inside sample 4's rgb chunk
+    p.write_bytes(bytes(data))
+    r = ShardReader(p)
+    _same(samples[3], r[3])
+    with pytest.raises(ShardError, match=r"c\.h5: cannot read sample 4.*fix:"):
+        r[4]
+    # a shard whose sample 5 has no rgb chunk (never written): refused at open, not read as zeros
+    src, holey = tmp_path / "good.h5", tmp_path / "holey.h5"
+    write_shard(src, samples, _attrs())
+    with h5py.File(src, "r") as f, h5py.File(holey, "w") as g:
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+        for name in f:
+            if name != "rgb":
+                f.copy(name, g)
+        d = g.create_dataset("rgb", shape=f["rgb"].shape, dtype=f["rgb"].dtype, chunks=f["rgb"].chunks)
+        for k, v in f["rgb"].attrs.items():
+            d.attrs[k] = v
+        for i in range(12):
+            if i != 5:
+                d[i] = f["rgb"][i]
+    with pytest.raises(ShardError, match=r"holey\.h5: dataset 'rgb' lacks 1 of its 12 sample chunks.*fix:"):
+        ShardReader(holey)
+
+
+def test_reader_survives_fork_and_pickle(tmp_path, samples):
+    import multiprocessing as mp
+    import pickle
+
+    p = tmp_path / "f.h5"
+    write_shard(p, samples, _attrs())
+    r = ShardReader(p)
+    r[0]  # handles open in the parent
+    clone = pickle.loads(pickle.dumps(r))
+    _same(samples[8], clone[8])
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        rgb = pool.apply(_read_rgb, (r, 9))
+    assert np.array_equal(rgb, samples[9]["rgb"])
+    _same(samples[1], r[1])  # the parent's handles still work
+
+
+def _read_rgb(reader, i):
+    return reader[i]["rgb"]
+
+
+def test_vdelta_round_trips_for_any_height():
+    from synth.shards import _vdelta_decode_into, vdelta_decode, vdelta_decoded, vdelta_encode
+
+    rng = np.random.default_rng(0)
+    for h in (1, 2, 3, 5, 8, 33, 100):  # odd and even numbers of doubling passes
+        x = rng.integers(0, 256, (h, 7, 3), dtype=np.uint8)
+        d = vdelta_encode(x)
+        assert np.array_equal(d[1:], (x[1:].astype(int) - x[:-1]) % 256) if h > 1 else np.array_equal(d, x)
+        frozen = d.copy()
+        frozen.flags.writeable = False
+        assert np.array_equal(vdelta_decoded(frozen), x)
+        out, scratch = np.empty_like(x), np.empty_like(x)
+        assert _vdelta_decode_into(frozen, out, scratch) is out and np.array_equal(out, x)
+        assert np.array_equal(vdelta_decode(d.copy()), x)
+    batch = rng.integers(0, 256, (4, 9, 5, 3), dtype=np.uint8)
+    assert np.array_equal(vdelta_decoded(vdelta_encode(batch, axis=1), axis=1), batch)
+
+
+def test_without_zstandard_the_hdf5_pipeline_writes_and_reads_the_same(tmp_path, samples, monkeypatch):
+    import sys
+
+    write_shard(tmp_path / "direct.h5", samples, _attrs())
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # import zstandard -> ImportError
+    w = ShardWriter(tmp_path / "x.h5", 12, _attrs())
+    assert not w.direct
+    w.abort()
+    write_shard(tmp_path / "plain.h5", samples, _attrs())
+    for name in ("direct.h5", "plain.h5"):
+        r = ShardReader(tmp_path / name)
+        assert r._chunks == {}  # no zstandard: every image read goes through HDF5
+        for i in (0, 7):
+            _same(samples[i], r[i])
