@@ -48,7 +48,8 @@ def inspect_dataset(folder: str | Path, out: str | Path | None = None, checksums
     report = {
         "folder": str(folder), "samples": len(ds), "planned": m.get("n"), "shards": len(readers),
         "planned_shards": m.get("n_shards"), "complete": bool(m.get("complete")), "duplicates": dup,
-        "config_hash": m.get("config_hash"), "schema_version": SCHEMA_VERSION,
+        "config_hash": m.get("config_hash"),
+        "schema_version": sorted({r.version for r in readers}) if readers else m.get("schema_version", SCHEMA_VERSION),
         "code_version": m.get("code_version"), "renderer": m.get("renderer"),
         "bytes": int(sum(int(e.get("bytes") or 0) for e in ds.entries)),
         "schema": readers[0].describe() if readers else {},
@@ -126,7 +127,7 @@ def format_report(r: dict) -> str:
         f"shards ({'complete' if r['complete'] else 'INCOMPLETE: rerun the same `synth render` to finish'})",
         f"  size {r['bytes'] / 1e6:.1f} MB ({r['bytes'] / max(r['samples'], 1) / 1024:.1f} KB/sample), "
         f"duplicate indices: {r['duplicates']}",
-        f"  schema v{r['schema_version']}, config {r['config_hash']}, code {r['code_version']}",
+        f"  schema v{'/v'.join(str(v) for v in r['schema_version']) if isinstance(r['schema_version'], list) else r['schema_version']} (of the shards), config {r['config_hash']}, code {r['code_version']}",
     ]
     if "provenance" in r:
         p = r["provenance"]

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# before anything imports torch: see train/__init__.py (busy-waiting OpenMP threads collapse under load)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("HEADPOSE_REALDATA", REPO.parent / "shared" / "realdata"))
 

@@ -326,7 +326,10 @@ def load_model(run: str | Path, which: str = "best", device: str | torch.device 
     """The model of a run folder (``best.pt``, else ``last.pt``) or checkpoint file, in eval mode."""
     path = checkpoint_path(run, which)
     state = read_checkpoint(path)
-    model = create_model(state["model_name"], **state.get("model_cfg", {}))
+    name, model_cfg = state["model_name"], state.get("model_cfg", {})
+    if name == "distill":   # a distillation checkpoint holds the student only (train.distill)
+        name, model_cfg = model_cfg.get("student", "ehpnet_r18"), model_cfg.get("student_cfg") or {}
+    model = create_model(name, **model_cfg)
     model.load_state_dict(state["model"])
     model.checkpoint_path = str(path)
     return model.to(device).eval()
