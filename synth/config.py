@@ -403,6 +403,16 @@ def _nest(path: list[str], value) -> dict:
     return out
 
 
+def _read_yaml(path: Path):
+    """The parsed YAML of ``path``; ConfigError naming the file when it is missing or not YAML."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found; fix: pass an existing pipeline.yaml")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None, preset: str | None = None,
                 overrides: list[str] | tuple[str, ...] = ()) -> SynthConfig:
     """Load and validate the synthesis config.
@@ -416,12 +426,7 @@ def load_config(path: str | Path | None = None, preset: str | None = None,
     presets: dict = {}
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found; fix: pass an existing pipeline.yaml")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raw = _read_yaml(path)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         data = raw.get("synth", raw)
@@ -614,12 +619,7 @@ class RobustnessConfig:
 def load_robustness_config(path: str | Path) -> RobustnessConfig:
     """The ``robustness:`` section of a pipeline.yaml, typed and checked; ConfigError naming the key."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found; fix: pass an existing pipeline.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = _read_yaml(path)
     section = raw.get("robustness") if isinstance(raw, dict) else None
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: no 'robustness:' mapping; fix: add the suites section "

@@ -71,10 +71,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from synth.boxes import landmark_box
 from synth.heads.mesh import HeadMesh, MeshPart
 from synth.render import geometry
 from synth.render.background import make_background
+from synth.render.outputs import render_outputs, render_size
 from synth.render.blender_math import (
     camera_matrix,
     camera_params,
@@ -436,27 +436,6 @@ class BlenderRenderer:
 
     def render(self, spec: SceneSpec, head: HeadMesh) -> dict:
         """Render one spec; returns the dict of ``base.RENDER_OUTPUT_KEYS`` (see base.py)."""
-        cam = spec.camera
-        W, H = int(cam.width), int(cam.height)
-        s = float(spec.render_scale)
-        w, h = (W, H) if s >= 1.0 else (max(1, round(W * s)), max(1, round(H * s)))
+        w, h = render_size(spec.camera, spec.render_scale)
         rgb, z, rcam = self.render_raw(spec, head, w, h)
-        mask = z > 0
-        rng = z * geometry.range_factor(rcam)
-        if (w, h) != (W, H):  # the same resampling as gl.py: bilinear colour, nearest labels
-            import cv2
-
-            rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR)
-            iy = geometry.nearest_index(h, H)[:, None]
-            ix = geometry.nearest_index(w, W)[None, :]
-            z, rng, mask = z[iy, ix], rng[iy, ix], mask[iy, ix]
-        uv, lz = geometry.project_points(cam, spec.head.rotation, spec.head.translation, head.landmarks)
-        return {
-            "rgb": rgb,
-            "depth": z,
-            "range": rng.astype(np.float32),
-            "mask": mask,
-            "landmarks": uv,
-            "landmarks_visible": geometry.landmark_visibility(uv, lz, z, self.landmark_tol_mm),
-            "bbox": landmark_box(uv),
-        }
+        return render_outputs(spec, head, rgb, z, rcam, self.landmark_tol_mm)

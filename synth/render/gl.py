@@ -56,9 +56,9 @@ from collections import OrderedDict
 import numpy as np
 
 from synth.heads.mesh import HeadMesh
-from synth.boxes import landmark_box
 from synth.render import geometry
 from synth.render.background import image_background, noise_coarse, solid_rgb
+from synth.render.outputs import render_outputs, render_size
 from synth.scene import SceneSpec
 
 try:
@@ -467,31 +467,10 @@ class GLRenderer:
         """Render one spec; returns the dict of ``base.RENDER_OUTPUT_KEYS`` (see base.py)."""
         if self.ctx is None:
             raise RuntimeError("GLRenderer is closed")
-        cam = spec.camera
-        W, H = int(cam.width), int(cam.height)
-        s = float(spec.render_scale)
-        w, h = (W, H) if s >= 1.0 else (max(1, round(W * s)), max(1, round(H * s)))
+        w, h = render_size(spec.camera, spec.render_scale)
         rgb, z, rcam = self.rasterize(spec, head, w, h)
         np.maximum(z, 0.0, out=z)  # background is 0; guard against -0.0
-        mask = z > 0
-        rng = z * geometry.range_factor(rcam)
-        if (w, h) != (W, H):
-            import cv2  # 0.1 ms here against PIL's 0.7 ms for the same half-pixel-centred bilinear
-
-            rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR)
-            iy = geometry.nearest_index(h, H)[:, None]
-            ix = geometry.nearest_index(w, W)[None, :]
-            z, rng, mask = z[iy, ix], rng[iy, ix], mask[iy, ix]
-        uv, lz = geometry.project_points(cam, spec.head.rotation, spec.head.translation, head.landmarks)
-        return {
-            "rgb": rgb,
-            "depth": z,
-            "range": rng,
-            "mask": mask,
-            "landmarks": uv,
-            "landmarks_visible": geometry.landmark_visibility(uv, lz, z, self.landmark_tol_mm),
-            "bbox": landmark_box(uv),
-        }
+        return render_outputs(spec, head, rgb, z, rcam, self.landmark_tol_mm)
 
 
 def _uniforms(prog) -> dict:
