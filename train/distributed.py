@@ -89,7 +89,8 @@ def fit_on_ray(cfg, log: Callable[[str], None] | None = None):
     out = Path(cfg.out).resolve()
     if cfg.use_gpu and not cfg.ray_address and not torch.cuda.is_available():
         raise FitError("--use-gpu asked for, but this machine has no GPU; drop --use-gpu or pass --ray-address of a GPU cluster")
-    if not ray.is_initialized():
+    started_here = not ray.is_initialized()
+    if started_here:
         address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
         if address:
             ray.init(address=address, log_to_driver=False)
@@ -107,6 +108,9 @@ def fit_on_ray(cfg, log: Callable[[str], None] | None = None):
         trainer.fit()
     except Exception as exc:  # Ray wraps worker errors; surface the first line of the cause
         raise FitError(f"Ray Train run failed: {exc}") from exc
+    finally:
+        if started_here:   # leave no Ray instance behind: a later ray.init in this process gets its own env
+            ray.shutdown()
     state = read_checkpoint(out / "checkpoints" / "last.pt")
     best = state["best"]
     result = FitResult(out, int(best["epoch"]), float(best["score"]), list(state["history"]))
