@@ -60,6 +60,7 @@ import time
 from pathlib import Path
 
 from synth.config import SynthConfig, config_hash, config_to_dict
+from synth.heads.head_frame import HEAD_FRAME_VERSION
 from synth.shards import (DEFAULT_COMPRESSION, MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_PATTERN, TMP_MARKER, ShardError,
                           ShardReader, ShardWriter, code_version, now_iso, read_manifest, sha256_file,
                           write_manifest)
@@ -308,7 +309,7 @@ def prepare_folder(cfg: SynthConfig, out: Path, n: int, shard_size: int, verify:
                            "fix: choose a new or empty --out")
         manifest = {"format": MANIFEST_FORMAT, "schema_version": SCHEMA_VERSION, "config_hash": chash,
                     "config": cdict, "seed": cfg.seed, "n": n, "shard_size": shard_size,
-                    "n_shards": len(plan), "shards": [], "complete": False,
+                    "n_shards": len(plan), "shards": [], "complete": False, "head_frame_version": HEAD_FRAME_VERSION,
                     "code_version": code_version(), "created": now_iso()}
     else:
         if manifest.get("config_hash") != chash:
@@ -317,6 +318,11 @@ def prepare_folder(cfg: SynthConfig, out: Path, n: int, shard_size: int, verify:
             raise RunError(f"{out}: holds a run with another config (hash {manifest.get('config_hash')} vs "
                            f"{chash}; differing keys: {shown or 'unknown'}); fix: render into a new --out, "
                            "or rerun with the same config/preset/--set/--seed as that run")
+        old_frame = int(manifest.get("head_frame_version", 1))
+        if old_frame != HEAD_FRAME_VERSION:
+            raise RunError(f"{out}: was rendered with head-frame version {old_frame} (pitch zero defined "
+                           f"differently, see synth/heads/head_frame.py), this code writes version "
+                           f"{HEAD_FRAME_VERSION}; fix: render into a new --out (its labels cannot be mixed)")
         if int(manifest.get("shard_size", -1)) != shard_size or int(manifest.get("n", -1)) != n:
             raise RunError(f"{out}: holds a run of --n {manifest.get('n')} --shard-size "
                            f"{manifest.get('shard_size')}, this command asks for --n {n} --shard-size "

@@ -119,3 +119,16 @@ def test_wrap_and_geodesic():
     assert pose.wrap_degrees(190.0) == -170.0 and pose.wrap_degrees(-180.0) == 180.0
     R1, R2 = pose.rotation_from_euler(0, 0, 0), pose.rotation_from_euler(0, 30, 0)
     assert abs(pose.geodesic_distance_deg(R1, R2) - 30.0) < 1e-9
+
+
+def test_fit_rotation_recovers_a_known_rotation_despite_scale_and_shift():
+    from synth.heads.head_frame import fit_rotation, frame_offset_deg
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(68, 3))
+    R = pose.rotation_from_euler(12.0, -30.0, 5.0)
+    moved = 3.5 * pts @ R.T + np.array([10.0, -4.0, 2.0])
+    np.testing.assert_allclose(fit_rotation(pts, moved), R, atol=1e-9)
+    np.testing.assert_allclose(frame_offset_deg(pts, moved, np.arange(68)), [12.0, -30.0, 5.0], atol=1e-6)
+    # a mirror image is not a rotation: the fit stays proper
+    assert np.linalg.det(fit_rotation(pts, pts * np.array([-1.0, 1.0, 1.0]))) > 0

@@ -98,3 +98,21 @@ def test_panoptic_sample_labels(realdata):
     assert facing["00_01"][2] > 0.5 and facing["00_03"][2] > 0.5
     assert facing["00_03"][0] > 0.4
     assert facing["00_02"][0] > 0.9 and crown["00_02"][2] < -0.5
+
+
+def test_bank_pitch_zero_is_the_aflw2000_pitch_zero(realdata):
+    """Labels agree with the benchmark's frame: the bank's mean landmarks, rotated onto
+    AFLW2000's 3DDFA template, need (almost) no rotation on the rigid landmarks. Without
+    the frame tilt the same fit reads about +10 deg pitch (synth/heads/head_frame.py)."""
+    from synth.heads.head_frame import FRANKFURT_TO_3DDFA_PITCH_DEG, frame_offset_deg, frankfurt_to_3ddfa, mean_template
+    from synth.heads.makehuman import AnnyHeadBank
+    from train.data.aflw import aflw_landmark_template
+
+    theirs, n = aflw_landmark_template(realdata / "aflw2000-dev")
+    assert n > 500
+    bank = AnnyHeadBank(pool_size=16, seed=0)
+    ours = mean_template(bank.get(i).landmarks for i in range(16))
+    offset = frame_offset_deg(ours, theirs)
+    assert np.abs(offset).max() < 1.5, f"bank frame vs AFLW2000 frame: {offset} deg (pitch, yaw, roll)"
+    untilted = frame_offset_deg(ours @ frankfurt_to_3ddfa(), theirs)
+    assert abs(untilted[0] - FRANKFURT_TO_3DDFA_PITCH_DEG) < 1.5

@@ -137,7 +137,10 @@ def test_landmarks_lie_on_the_rendered_surface(renderer, bank, angles):
     lm, vis = out["landmarks"], out["landmarks_visible"]
     assert np.isfinite(lm).all() and vis.sum() >= 20
     ij = np.floor(lm[vis]).astype(int)
-    inside = out["mask"][ij[:, 1], ij[:, 0]]
+    # a landmark on the profile outline (nose tip, lips at 60 deg yaw) may round one pixel past it
+    from scipy.ndimage import binary_dilation
+
+    inside = binary_dilation(out["mask"])[ij[:, 1], ij[:, 0]]
     assert inside.mean() >= 0.95
     # depth under each visible landmark equals the landmark's own camera z (same surface, few mm)
     z_img = out["depth"][ij[:, 1], ij[:, 0]]

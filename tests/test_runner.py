@@ -82,6 +82,23 @@ def test_refuses_other_config_and_other_plan(tmp_path):
     check_folder(out, 6)
 
 
+def test_refuses_to_resume_a_run_with_the_old_head_frame(tmp_path):
+    """Renders from before the 3DDFA frame tilt (manifests without head_frame_version) label
+    pitch 10 deg differently: resuming one must not mix the two."""
+    import json
+
+    out = tmp_path / "a"
+    run(out, n=12)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["head_frame_version"] == 2
+    del m["head_frame_version"]
+    m["shards"] = m["shards"][:1]
+    (out / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(RunError, match="head-frame version 1.*fix: render into a new --out"):
+        run(out, n=12)
+    assert (out / "shard-00000.h5").exists()
+
+
 def test_disk_full_keeps_what_was_written(tmp_path, monkeypatch):
     out = tmp_path / "a"
     real_open = ShardWriter._open

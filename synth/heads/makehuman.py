@@ -31,7 +31,10 @@ not tilt the head):
 * pitch ("Frankfurt-ish"): the line from the head centre forward to the
   midpoint of the four lower-eyelid landmarks (iBUG 40, 41, 46, 47, close to
   the orbitale) is horizontal, i.e. lies in the y = const plane; -z points
-  along it out of the face.
+  along it out of the face. That anatomical frame is then tilted about the
+  ear axis by the measured offset to the 300W-LP/AFLW2000 (3DDFA) frame
+  (:mod:`synth.heads.head_frame`, 10 deg), so pitch zero means what those
+  benchmarks mean by it. The neck crop is made in the untilted frame.
 
 Landmarks: iBUG 68 as hm08 vertices (:mod:`synth.heads.hm08_landmarks`), read
 from the identity's *expressive* shape in that frame.
@@ -48,6 +51,7 @@ import numpy as np
 
 from synth.heads import assets as _assets
 from synth.heads.bank import HeadBankError, check_identity
+from synth.heads.head_frame import FRANKFURT_TO_3DDFA_PITCH_DEG, frankfurt_to_3ddfa
 from synth.heads.hm08_landmarks import ibug68_hm08
 from synth.heads.identity import (
     EYEBROWS,
@@ -212,6 +216,7 @@ class AnnyHeadBank:
             "assets": f"{_assets.PACKAGE}@{_assets.VERSION}",
             "pool_size": self.pool_size,
             "seed": self.seed,
+            "head_frame": f"3ddfa: Frankfurt tilted {FRANKFURT_TO_3DDFA_PITCH_DEG:+.1f} deg pitch",
             "settings": dataclasses.asdict(self.settings),
             "n_vertices_skin": int(self._skin.src.shape[0]),
             "n_triangles_skin": int(self._skin.indices.shape[0]),
@@ -409,6 +414,7 @@ class AnnyHeadBank:
         else:
             expressive = neutral
         R, o = self._alignment(neutral)
+        R = np.einsum("ij,bjk->bik", frankfurt_to_3ddfa(), R)  # pitch zero as 300W-LP/AFLW2000 define it
         aligned = np.einsum("bij,brj->bri", R, expressive - o[:, None, :])
         ref = self._ref_sub
         # Proxies are fitted in the unaligned rest frame (where MakeHuman's per-axis

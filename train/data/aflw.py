@@ -31,7 +31,9 @@ def read_pose_mat(path: str | Path) -> dict[str, np.ndarray]:
     Returns ``pose_para`` (7,) float64 (radians for the angles), ``euler``
     (3,) float64 degrees ``(pitch, yaw, roll)`` as stored, ``rotation`` (3, 3)
     and ``landmarks`` (68, 2) float64 pixels (from ``pt3d_68`` when present,
-    else ``pt2d`` when it has 68 points). Raises DatasetError naming the file
+    else ``pt2d`` when it has 68 points), ``landmarks_3d`` (68, 3) float64 from
+    ``pt3d_68`` in camera axes (x right, y down in pixels, z *away* from the
+    camera: the file's z points toward the viewer) or None. Raises DatasetError naming the file
     when it is missing, unreadable or lacks ``Pose_Para``.
     """
     import scipy.io
@@ -48,9 +50,12 @@ def read_pose_mat(path: str | Path) -> dict[str, np.ndarray]:
     pose = np.asarray(mat["Pose_Para"], dtype=np.float64).reshape(-1)
     if pose.size < 3 or not np.all(np.isfinite(pose[:3])):
         raise DatasetError(f"{path}: Pose_Para must hold finite pitch, yaw, roll", path)
-    lm = None
+    lm = lm3 = None
     if "pt3d_68" in mat and np.asarray(mat["pt3d_68"]).shape[-1] == 68:
-        lm = np.asarray(mat["pt3d_68"], dtype=np.float64)[:2].T
+        pts = np.asarray(mat["pt3d_68"], dtype=np.float64)
+        lm = pts[:2].T
+        if pts.shape[0] == 3:
+            lm3 = pts.T * np.array([1.0, 1.0, -1.0])
     elif "pt2d" in mat and np.asarray(mat["pt2d"]).shape == (2, 68):
         lm = np.asarray(mat["pt2d"], dtype=np.float64).T
     return {
@@ -58,7 +63,31 @@ def read_pose_mat(path: str | Path) -> dict[str, np.ndarray]:
         "euler": euler_from_pose_para(pose),
         "rotation": rotation_from_pose_para(pose),
         "landmarks": lm,
+        "landmarks_3d": lm3,
     }
+
+
+def aflw_landmark_template(folder: str | Path, limit_deg: float = 99.0) -> tuple[np.ndarray, int]:
+    """The mean 3DDFA face of an AFLW2000-3D folder in the canonical head frame.
+
+    Every ``imageNNNNN.mat`` with ``pt3d_68`` and all |angle| <= ``limit_deg``
+    has its landmarks taken back to head axes with its own label and normalised
+    (:func:`synth.heads.head_frame.head_frame_points`). Returns the (68, 3) mean
+    (unit RMS scale) and the number of samples averaged. Raises DatasetError
+    when the folder holds no such file.
+    """
+    from synth.heads.head_frame import head_frame_points
+
+    folder = Path(folder)
+    sets = []
+    for mat in sorted(folder.glob("image*.mat")):
+        lab = read_pose_mat(mat)
+        if lab["landmarks_3d"] is not None and np.abs(lab["euler"]).max() <= limit_deg:
+            sets.append(head_frame_points(lab["landmarks_3d"], lab["rotation"]))
+    if not sets:
+        raise DatasetError(f"{folder}: no imageNNNNN.mat with pt3d_68 and |angles| <= {limit_deg}; "
+                           "fix: point at an AFLW2000-3D folder", folder)
+    return np.mean(sets, axis=0), len(sets)
 
 
 class MatFaceReader:

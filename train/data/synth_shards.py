@@ -16,6 +16,7 @@ synthesis side is not installed.
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,18 @@ def _shards_module():
         return importlib.import_module("synth.shards")
     except ImportError as exc:
         raise DatasetError(f"reading synthetic shards needs synth.shards, which failed to import: {exc}") from exc
+
+
+def _warn_old_head_frame(path: Path, manifest: dict | None) -> None:
+    """Warn when a run folder predates the 3DDFA-aligned head frame (its pitch labels sit
+    10 deg off those of newer renders and of 300W-LP/AFLW2000; synth/heads/head_frame.py)."""
+    if not isinstance(manifest, dict) or "config" not in manifest:
+        return
+    version = int(manifest.get("head_frame_version", 1))
+    if version < 2:
+        warnings.warn(f"{path}: rendered with head-frame version {version}, whose pitch zero lies 10 deg from "
+                      "300W-LP/AFLW2000's and from newer renders'; fix: re-render it before mixing or "
+                      "comparing with real data", stacklevel=3)
 
 
 class SynthShardReader:
@@ -54,6 +67,7 @@ class SynthShardReader:
             raise DatasetError(f"cannot open synthetic shards at {self.path}: {exc}", self.path) from exc
         if len(self._data) == 0:
             raise DatasetError(f"no samples in synthetic shards at {self.path}", self.path)
+        _warn_old_head_frame(self.path, getattr(self._data, "manifest", None))
         # synth.shards readers offer sample(i, fields, params); stand-ins with only __getitem__ work too
         self._read = getattr(self._data, "sample", None)
         self._fields = ("rgb", "depth", "mask")
