@@ -82,7 +82,7 @@ class PoseConfig:
     mode: "preset" (uniform Euler angles in the preset's ranges), "uniform_so3"
         (uniform over rotations, rejected to ``max_angle``), or "histogram"
         (rejection-sampled to match a target (pitch, yaw, roll) histogram file).
-    preset: "paper" or "wide"; ranges below override the preset when given.
+    preset: "paper", "wide" or "faces" (:data:`POSE_PRESETS`); ranges below override the preset when given.
     pitch, yaw, roll: ranges in degrees (benchmark convention, see synth.pose).
     max_angle: in uniform_so3 mode, reject rotations with any |angle| above this.
     histogram_file: .npy/.npz/.csv of (N, 3) pitch, yaw, roll degrees to match.
@@ -290,6 +290,9 @@ POSE_PRESETS = {
     "paper": {"pitch": (-60.0, 60.0), "yaw": (-75.0, 75.0), "roll": (-50.0, 50.0)},
     # covers the |angle| <= 99 evaluation range of AFLW2000 / BIWI protocols
     "wide": {"pitch": (-99.0, 99.0), "yaw": (-99.0, 99.0), "roll": (-99.0, 99.0)},
+    # where real faces are: 300W-LP's yaw reaches +-90 (face profiling), its pitch and roll
+    # come from in-the-wild photos; the training distribution for sim-to-real on AFLW2000/BIWI
+    "faces": {"pitch": (-45.0, 45.0), "yaw": (-90.0, 90.0), "roll": (-40.0, 40.0)},
 }
 
 

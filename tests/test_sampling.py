@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from synth.config import load_config
 from synth.pose import euler_from_rotation
@@ -37,8 +38,9 @@ def test_same_spec_in_a_separate_process():
     assert out == pickle.dumps([sample_scene(cfg, 3, i) for i in (0, 5, 99)])
 
 
-def test_ranges_are_respected():
-    cfg = load_config(PIPELINE, preset="paper", overrides=["heads.pool_size=10"])
+@pytest.mark.parametrize("preset,limits", [("paper", (60, 75, 50)), ("faces", (45, 90, 40))])
+def test_ranges_are_respected(preset, limits):
+    cfg = load_config(PIPELINE, preset=preset, overrides=["heads.pool_size=10"])
     eulers, dists, intens = [], [], []
     for i in range(400):
         s = sample_scene(cfg, 0, i)
@@ -48,9 +50,8 @@ def test_ranges_are_respected():
         assert 0 <= s.head.identity < 10
         assert abs(np.linalg.norm(s.light.direction) - 1) < 1e-9
     e = np.array(eulers)
-    assert np.all(np.abs(e[:, 0]) <= 60 + 1e-6) and np.all(np.abs(e[:, 1]) <= 75 + 1e-6)
-    assert np.all(np.abs(e[:, 2]) <= 50 + 1e-6)
-    assert e[:, 1].min() < -60 and e[:, 1].max() > 60  # the range is actually covered
+    assert np.all(np.abs(e) <= np.array(limits) + 1e-6)
+    assert np.all(e.min(0) < -0.8 * np.array(limits)) and np.all(e.max(0) > 0.8 * np.array(limits))  # covered
     assert 800 <= min(dists) and max(dists) <= 1300
     assert 0.3 <= min(intens) and max(intens) <= 1.2
 
