@@ -89,6 +89,7 @@ def main() -> int:
           f"{seen} training samples seen; tested on {res.n} AFLW2000-3D faces ({aflw}, |angle| <= 99)")
     print(f"{'':24s} {'pitch':>7s} {'yaw':>7s} {'roll':>7s} {'mean':>7s}")
     print(f"{'trained on renders':24s} {res.mae['pitch']:7.2f} {res.mae['yaw']:7.2f} {res.mae['roll']:7.2f} {res.mae['mean']:7.2f}")
+    print(f"{'  its mean error (bias)':24s} {res.me['pitch']:7.2f} {res.me['yaw']:7.2f} {res.me['roll']:7.2f}")
     print(f"{'training-mean predictor':24s} {trivial[0]:7.2f} {trivial[1]:7.2f} {trivial[2]:7.2f} {trivial.mean():7.2f}")
     print(f"wall time: render {t_render:.0f} s, train {t_train:.0f} s, eval {t_eval:.0f} s")
     (work / "sim2real.json").write_text(json.dumps({"model": args.model, "renders": len(reader), "epochs": args.epochs,
