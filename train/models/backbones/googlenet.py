@@ -44,6 +44,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .resnet import init_conv_bn
+
 __all__ = ["BasicConv2d", "Inception", "GoogLeNetTrunk", "GoogLeNetTail", "googlenet_trunk", "googlenet_tail",
            "INCEPTION_CONFIG", "count_conv_layers"]
 
@@ -96,15 +98,6 @@ def _inception(name: str) -> Inception:
     return Inception(*INCEPTION_CONFIG[name])
 
 
-def _init(module: nn.Module) -> None:
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
 class GoogLeNetTrunk(nn.Module):
     """conv1 .. inception 4a: the first 21 convolution layers (see module doc); output stride 16, 512 channels."""
 
@@ -124,7 +117,7 @@ class GoogLeNetTrunk(nn.Module):
         self.inception4a = _inception("4a")
         self.out_channels = self.inception4a.out_channels
         self.stride = 16
-        _init(self)
+        init_conv_bn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, H, W) -> (N, 512, ceil(H/16), ceil(W/16))."""
@@ -148,7 +141,7 @@ class GoogLeNetTail(nn.Module):
         self.inception5b = _inception("5b")
         self.in_channels = INCEPTION_CONFIG["4b"][0]
         self.out_channels = self.inception5b.out_channels
-        _init(self)
+        init_conv_bn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 512, h, w) -> (N, 1024, ceil(h/2), ceil(w/2))."""

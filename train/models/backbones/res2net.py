@@ -26,6 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .resnet import init_conv_bn
+
 __all__ = ["Bottle2neck", "Res2Net", "res2net101_26w_4s", "res2net50_26w_4s"]
 
 
@@ -83,12 +85,7 @@ class Res2Net(nn.Module):
         self.layer3 = self._stage(256, layers[2], 2)
         self.layer4 = self._stage(512, layers[3], 2)
         self.out_channels = 512 * Bottle2neck.expansion
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def _stage(self, planes: int, n: int, stride: int) -> nn.Sequential:
         cout = planes * Bottle2neck.expansion

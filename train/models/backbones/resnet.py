@@ -22,6 +22,17 @@ __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet
            "load_imagenet_weights", "WeightsError"]
 
 
+
+def init_conv_bn(module: nn.Module) -> None:
+    """torchvision's initialisation for conv nets: Kaiming-normal (fan out) conv weights,
+    BatchNorm weight 1 and bias 0, over ``module.modules()`` in order."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
 class WeightsError(ValueError):
     """A weights file that does not fit the backbone (the message names the file and the keys)."""
 
@@ -115,12 +126,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*blocks)
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         # Zero-init of the last BN in each residual branch is a training trick we do not apply
         # (torchvision's default does not either), so randomly initialised nets match theirs.
 
