@@ -291,3 +291,19 @@ def test_missing_osmesa_message(monkeypatch):
     monkeypatch.setattr(osmesa.ctypes.util, "find_library", lambda name: None)
     with pytest.raises(osmesa.OSMesaUnavailable, match="apt-get install libosmesa6"):
         osmesa.load_library()
+
+
+@pytest.mark.parametrize("src,dst", [((150, 160), (256, 272)), ((128, 128), (272, 256)), ((256, 256), (256, 256)),
+                                     ((97, 61), (200, 120))])
+def test_nearest_resampling_and_range_factor_at(src, dst):
+    """resize_nearest is the pixel-centre index gather; range_factor_at is the full map's gather
+    (same bytes: the fast paths of render_outputs change no output)."""
+    from synth.render import geometry
+
+    (w, h), (W, H) = src, dst
+    img = np.random.default_rng(0).random((h, w)).astype(np.float32)
+    iy, ix = geometry.nearest_index(h, H), geometry.nearest_index(w, W)
+    np.testing.assert_array_equal(geometry.resize_nearest(img, W, H), img[iy[:, None], ix[None, :]])
+    np.testing.assert_array_equal(geometry.resize_nearest(img > 0.5, W, H), (img > 0.5)[iy[:, None], ix[None, :]])
+    cam = Camera(w, h, 1.3 * w, 1.1 * h, 0.45 * w, 0.55 * h)
+    np.testing.assert_array_equal(geometry.range_factor_at(cam, iy, ix), geometry.range_factor(cam)[iy[:, None], ix[None, :]])

@@ -62,8 +62,11 @@ def value_noise(rng: np.random.Generator, width: int, height: int, channels: int
         grid = rng.random((gy + 1, gx + 1, channels), dtype=np.float32)
         y0, y1, fy = _axis_taps(height, gy)
         x0, x1, fx = _axis_taps(width, gx)
-        rows = grid[y0] + (grid[y1] - grid[y0]) * fy[:, None, None]      # (H, gx+1, C)
-        out += (weight / total) * (rows[:, x0] + (rows[:, x1] - rows[:, x0]) * fx[None, :, None])
+        # ``take`` gathers: the same values as grid[y0] / rows[:, x0] at half the time
+        g0 = grid.take(y0, axis=0)
+        rows = g0 + (grid.take(y1, axis=0) - g0) * fy[:, None, None]      # (H, gx+1, C)
+        r0 = rows.take(x0, axis=1)
+        out += (weight / total) * (r0 + (rows.take(x1, axis=1) - r0) * fx[None, :, None])
     return out
 
 

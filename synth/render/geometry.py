@@ -40,15 +40,29 @@ def scaled_camera(cam: Camera, width: int, height: int) -> Camera:
                   cx=cam.cx * sx, cy=cam.cy * sy, near=cam.near, far=cam.far)
 
 
+@lru_cache(maxsize=64)
+def _range_terms(cam: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """((H,), (W,)) float64: ((v-cy)/fy)^2 per row and ((u-cx)/fx)^2 per column at pixel centres."""
+    x = ((np.arange(cam.width) + 0.5 - cam.cx) / cam.fx) ** 2
+    y = ((np.arange(cam.height) + 0.5 - cam.cy) / cam.fy) ** 2
+    return y, x
+
+
 @lru_cache(maxsize=16)
 def range_factor(cam: Camera) -> np.ndarray:
     """(H, W) float32: ray length per unit z at each pixel centre,
     sqrt(1 + ((u-cx)/fx)^2 + ((v-cy)/fy)^2); range = depth * factor. Read-only, cached."""
-    x = ((np.arange(cam.width) + 0.5 - cam.cx) / cam.fx) ** 2
-    y = ((np.arange(cam.height) + 0.5 - cam.cy) / cam.fy) ** 2
+    y, x = _range_terms(cam)
     out = np.sqrt(1.0 + y[:, None] + x[None, :]).astype(np.float32)
     out.flags.writeable = False
     return out
+
+
+def range_factor_at(cam: Camera, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(len(rows), len(cols)) float32: ``range_factor(cam)[rows][:, cols]`` without building the full
+    map -- the factor of the source pixel each nearest-resampled pixel comes from (same bytes)."""
+    y, x = _range_terms(cam)
+    return np.sqrt(1.0 + y[rows][:, None] + x[cols][None, :]).astype(np.float32)
 
 
 @lru_cache(maxsize=16)
@@ -59,6 +73,26 @@ def nearest_index(src: int, dst: int) -> np.ndarray:
     out = np.clip(idx, 0, src - 1)
     out.flags.writeable = False
     return out
+
+
+@lru_cache(maxsize=32)
+def _nearest_flat_index(h: int, w: int, height: int, width: int) -> np.ndarray:
+    """(height * width,) int64 flat source indices of ``resize_nearest``."""
+    out = (nearest_index(h, height)[:, None] * w + nearest_index(w, width)[None, :]).ravel()
+    out.flags.writeable = False
+    return out
+
+
+def resize_nearest(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(height, width) nearest-neighbour resample of a (h, w) image, pixel-centre rule: output
+    pixel (i, j) takes source (nearest_index(h, height)[i], nearest_index(w, width)[j]).
+
+    One flat ``take`` (~7x faster than 2-D fancy indexing at 256^2; OpenCV's INTER_NEAREST_EXACT
+    breaks the exact ties of this rule the other way, e.g. 128 -> 272 px).
+    """
+    h, w = img.shape
+    flat = _nearest_flat_index(h, w, int(height), int(width))
+    return np.ascontiguousarray(img).ravel().take(flat).reshape(int(height), int(width))
 
 
 def project_points(cam: Camera, rotation: np.ndarray, translation: np.ndarray,

@@ -30,15 +30,18 @@ def render_outputs(spec, head, rgb: np.ndarray, z: np.ndarray, render_camera, la
     cam = spec.camera
     W, H = int(cam.width), int(cam.height)
     h, w = z.shape
-    mask = z > 0
-    rng = (z * geometry.range_factor(render_camera)).astype(np.float32)
     if (w, h) != (W, H):
         import cv2  # 0.1 ms against PIL's 0.7 ms for the same half-pixel-centred bilinear
 
         rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR)
-        iy = geometry.nearest_index(h, H)[:, None]
-        ix = geometry.nearest_index(w, W)[None, :]
-        z, rng, mask = z[iy, ix], rng[iy, ix], mask[iy, ix]
+        # depth and range resample nearest (never blended across the silhouette): each output pixel
+        # keeps its source pixel's z and that pixel's ray factor
+        factor = geometry.range_factor_at(render_camera, geometry.nearest_index(h, H), geometry.nearest_index(w, W))
+        z = geometry.resize_nearest(z, W, H)
+    else:
+        factor = geometry.range_factor(render_camera)
+    rng = z * factor
+    mask = z > 0
     uv, lz = geometry.project_points(cam, spec.head.rotation, spec.head.translation, head.landmarks)
     return {
         "rgb": rgb,
