@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _worker(args):
     mode, start, frames, pool, barrier = args
-    os.environ.setdefault("LP_NUM_THREADS", "1")  # as synth.runner does for its actors
+    from synth.runner import ACTOR_LP_THREADS
+
+    os.environ.setdefault("LP_NUM_THREADS", ACTOR_LP_THREADS)  # as synth.runner does for its actors
     from synth.config import load_config
     from synth.pipeline import SampleMaker
 

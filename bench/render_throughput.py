@@ -12,7 +12,7 @@ How each figure is taken:
 
 * raster-only: ``renderer.render(spec, head)`` on pre-drawn specs (rgb + depth + range + mask +
   landmarks, no effects, no writing), in 1 and 2 spawned processes. The 2-process figure runs
-  with the ``LP_NUM_THREADS`` the runner gives its Ray actors (1 unless set), the 1-process one
+  with the ``LP_NUM_THREADS`` the runner gives its Ray actors (``runner.ACTOR_LP_THREADS`` unless set), the 1-process one
   with the environment's (llvmpipe's default: as many threads as cores), as in the 1-worker
   in-process run -- so each pipeline figure is compared with the ceiling of the same set-up.
 * full pipeline: ``render_run`` into a fresh folder; "steady" = workers x the median per-shard
@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synth.runner import ACTOR_LP_THREADS  # noqa: E402
 
 TARGETS = {"pipeline_2w": 250.0, "ceiling_ratio": 0.8, "scaling": 1.8, "kb": 100.0, "reader": 2000.0}
 
@@ -70,7 +72,7 @@ def raster_only(args, procs):
     """Frames/s of ``procs`` processes rendering at once (sum of their rates)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    lp = os.environ.get("LP_NUM_THREADS", "1") if procs > 1 else None
+    lp = os.environ.get("LP_NUM_THREADS", ACTOR_LP_THREADS) if procs > 1 else None
     ps = [ctx.Process(target=_raster_worker, args=(args, args.n // 2, q, lp)) for _ in range(procs)]
     for p in ps:
         p.start()
@@ -202,7 +204,7 @@ def main():
         r1 = raster_only(args, 1)
         r2 = raster_only(args, 2)
         print(f"raster-only ceiling at {args.size}^2: {r1:.0f} frames/s (1 proc), {r2:.0f} frames/s (2 procs, "
-              f"LP_NUM_THREADS={os.environ.get('LP_NUM_THREADS', '1')} as the runner's actors)")
+              f"LP_NUM_THREADS={os.environ.get('LP_NUM_THREADS', ACTOR_LP_THREADS)} as the runner's actors)")
         rows = {}
         for w in (1, 2):
             wall, steady, res = pipeline(args, w, tmp / f"w{w}")

@@ -130,6 +130,13 @@ def sphere_sample_maker(cfg: SynthConfig, seed: int):
     return SampleMaker(cfg, seed, head_bank=SphereHeadBank(cfg.heads.pool_size))
 
 
+#: llvmpipe rasterizer threads per Ray actor unless LP_NUM_THREADS is set: "0" rasterizes in the
+#: actor's own thread. N actors on N cores would otherwise oversubscribe them (2 workers at 256x256:
+#: 237 vs 201 samples/s with 1 thread against llvmpipe's default in bench/render_speed.py), and the
+#: hand-off to a rasterizer thread costs ~0.3 ms per frame over "0" (bench/render_throughput.py).
+ACTOR_LP_THREADS = "0"
+
+
 def resolve_maker(name: str):
     """Import a ``module:function`` sample-maker factory."""
     mod, _, fn = name.partition(":")
@@ -544,9 +551,7 @@ def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, ba
             # workers import synth from the same checkout as this driver (installed or not)
             root = str(Path(__file__).resolve().parents[1])
             pypath = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-            # one llvmpipe thread per actor: N actors on N cores would otherwise oversubscribe them
-            # (2 workers at 256x256: 237 vs 201 samples/s in bench/render_speed.py)
-            lp_threads = os.environ.get("LP_NUM_THREADS", "1")
+            lp_threads = os.environ.get("LP_NUM_THREADS", ACTOR_LP_THREADS)
             ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=True,
                      configure_logging=False, logging_level="ERROR",
                      runtime_env={"env_vars": {"PYTHONPATH": pypath, "LP_NUM_THREADS": lp_threads}})
