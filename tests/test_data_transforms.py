@@ -139,6 +139,23 @@ def test_rotate_moves_pixels_with_landmarks():
     assert y > 70  # clockwise: right -> down
 
 
+def test_flip_and_rotate_move_the_c2f_normalised_depth(readers):
+    """The c2f preset stores the network's depth in ``meta["depth01"]`` (ToTensor reads it, not ``depth``), and
+    training augments after cropping: a flip or turn must move it with the image and labels."""
+    from synth.depth import normalise_depth01
+
+    o = get_preset("c2f")(readers["biwi"][0])
+    d = o.meta["depth01"]
+    assert (d > 0).any() and not np.array_equal(d, d[:, ::-1])
+    f = hflip(o)
+    np.testing.assert_array_equal(f.meta["depth01"], d[:, ::-1])
+    np.testing.assert_array_equal(f.meta["depth01"], normalise_depth01(f.depth))
+    np.testing.assert_array_equal(ToTensor(gray=True, depth=True)(f)["depth"][0].numpy(), d[:, ::-1])
+    r = rotate_inplane(o, 10.0)
+    assert r.meta["depth01"].shape == d.shape and not np.array_equal(r.meta["depth01"], d)
+    np.testing.assert_array_equal(r.meta["depth01"] > 0, r.depth > 0)   # turned with the depth, about the same centre
+
+
 def test_jitter_blur_noise_downsample(readers):
     s = readers["aflw2000"][0]
     rng = np.random.default_rng(0)

@@ -3,7 +3,8 @@
 Each transform returns a new Sample; image, depth, box, landmarks, K and the
 pose labels move together:
 
-* :func:`hflip` mirrors the image (x -> W - x), the boxes, the landmarks
+* :func:`hflip` mirrors the image (x -> W - x), the depth (and ``meta["depth01"]``,
+  the ``c2f`` preset's normalised depth), the boxes, the landmarks
   (with the 68-point left/right permutation ``FLIP_68``), K's principal point
   and the head centre, and mirrors the rotation ``R' = S R S`` with
   ``S = diag(-1, 1, 1)``, which negates yaw and roll and keeps pitch.
@@ -11,7 +12,8 @@ pose labels move together:
   displayed, the same sense as +roll) about the face box centre:
   ``R' = Rz(theta) R``; landmarks rotate with it and the box keeps its size
   around the rotated centre. (Exact for a rotation about the principal point;
-  about the face centre it is the usual augmentation approximation.)
+  about the face centre it is the usual augmentation approximation.) Depth and
+  ``meta["depth01"]`` turn with it (nearest neighbour).
 * :func:`jitter_box` scales / translates the face box only (what a loose
   crop preset then cuts), never the image.
 * :func:`blur`, :func:`add_noise`, :func:`downsample_upsample` change pixels only
@@ -50,6 +52,8 @@ def hflip(sample: Sample) -> Sample:
         if sample.depth_bbox is not None:
             d = sample.depth_bbox
             out.depth_bbox = np.array([Wd - d[2], d[1], Wd - d[0], d[3]])
+    if "depth01" in sample.meta:     # the c2f preset's normalised depth, registered to the image
+        out.meta["depth01"] = np.ascontiguousarray(np.asarray(sample.meta["depth01"])[:, ::-1])
     out.rotation = S_FLIP @ sample.rotation @ S_FLIP
     p, y, r = sample.euler
     out.euler = np.array([p, -y, -r]) + 0.0
@@ -85,6 +89,9 @@ def rotate_inplane(sample: Sample, theta_deg: float) -> Sample:
         dc = ((db[0] + db[2]) / 2, (db[1] + db[3]) / 2)
         d = Image.fromarray(sample.depth.astype(np.float32)).rotate(-theta_deg, resample=Image.Resampling.NEAREST, center=dc)
         out.depth = np.asarray(d).astype(np.uint16)
+    if "depth01" in sample.meta:     # registered to the image: turns about the same centre (holes 0)
+        d01 = Image.fromarray(np.asarray(sample.meta["depth01"], dtype=np.float32))
+        out.meta["depth01"] = np.asarray(d01.rotate(-theta_deg, resample=Image.Resampling.NEAREST, center=tuple(c), fillcolor=0))
     Rz = rot_z(th)
     out.rotation = Rz @ sample.rotation
     out.euler = euler_from_rotation(out.rotation)
