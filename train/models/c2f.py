@@ -1,10 +1,11 @@
 """Coarse-to-fine head pose network (Wang, Liang, Shen, Jia, Yu: "A deep Coarse-to-Fine network for head
 pose estimation from synthetic data", Pattern Recognition 94, 2019).
 
-Architecture (input: 256x256 grayscale or [0, 1] depth face crops, crop preset ``c2f``):
+Architecture (input: 256x256 grayscale or [0, 1] depth face crops, crop preset ``c2f``;
+``input_size=(W, H)`` for smaller runs, see below):
 
 - shared trunk: GoogLeNet's first 21 convolution layers (conv1 .. inception 4a;
-  ``backbones.googlenet``), 512 x 16 x 16 features;
+  ``backbones.googlenet``), 512 x 16 x 16 features (stride 16);
 - coarse classifier: the rest of GoogLeNet (inception 4b .. 5b), global
   average pooling, dropout 0.4, a linear layer over the 4 categories of
   ``synth.pose.coarse_category`` (signs of pitch and yaw; roll ignored;
@@ -32,6 +33,14 @@ Test time (``predict``): cascade -- the argmax category picks its regressor.
 ``forward`` runs all four regressors on every sample (the category is not
 known inside forward); the cost is small next to the trunk.
 
+Input size: the paper's 256 x 256 by default. The regressors' first FC layer
+is sized from the trunk maps (``input_size / 16``, halved by each of the three
+pools), so a model takes the one size it was built for (``fixed_size``);
+``input_size=(W, H)`` builds it for another: both sides multiples of 16 and at
+least 128 (trunk maps of at least 8 x 8, 1 x 1 after the three pools), e.g.
+128 x 128 for CPU-sized test fits. The engine resizes the ``c2f`` crop to the
+model's size (``train.inputs.sized_preset``).
+
 Details the paper does not fix, chosen here: batch normalisation inside the
 GoogLeNet parts (``backbones.googlenet``); 64 filters per regression conv;
 dropout 0.5 in the regressors; regressor outputs on each angle's full range
@@ -55,6 +64,10 @@ from .registry import register_model
 from .spec import InputSpec, Recipe
 
 N_COARSE = 4
+#: the paper's input size (W, H); ``input_size`` builds a model for another multiple of 16 of at least 128.
+INPUT_SIZE = (256, 256)
+SIZE_MULTIPLE = 16
+MIN_INPUT = 128
 #: the coarse-to-fine paper's synthetic pose ranges (deg): pitch, yaw, roll.
 PAPER_ANGLE_RANGE: tuple[tuple[float, float], ...] = ((-60.0, 60.0), (-75.0, 75.0), (-50.0, 50.0))
 ANGLE_NAMES = ("pitch", "yaw", "roll")
@@ -79,6 +92,7 @@ class C2FConfig:
     reg_channels: filters of the three 5x5 regression convs. fc_units: the two FC layers' width.
     dropout: regression FC dropout; cls_dropout: before the coarse classifier's linear layer.
     reg_weight: weight of the Euclidean term against the cross-entropy.
+    input_size: (W, H) of the network input: multiples of 16, each at least 128 (``MIN_INPUT``).
     """
 
     modality: str = "gray"
@@ -88,6 +102,7 @@ class C2FConfig:
     dropout: float = 0.5
     cls_dropout: float = 0.4
     reg_weight: float = 1.0
+    input_size: tuple[int, int] = INPUT_SIZE
 
     def __post_init__(self) -> None:
         if self.modality not in ("gray", "depth"):
@@ -98,6 +113,22 @@ class C2FConfig:
         object.__setattr__(self, "angle_range", rng)
         if len(self.reg_channels) != 3 or min(self.reg_channels) < 1:
             raise ModelError(f"reg_channels must be three positive ints, got {self.reg_channels!r}")
+        object.__setattr__(self, "input_size", check_input_size(self.input_size))
+
+
+def check_input_size(input_size) -> tuple[int, int]:
+    """(W, H) ints of a valid coarse-to-fine input size; ModelError naming the allowed sizes otherwise."""
+    try:
+        w, h = (int(v) for v in input_size)
+        ok = (w, h) == tuple(input_size)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or min(w, h) < MIN_INPUT or w % SIZE_MULTIPLE or h % SIZE_MULTIPLE:
+        raise ModelError(
+            f"coarse-to-fine input_size must be (W, H) with both sides multiples of {SIZE_MULTIPLE} and at least "
+            f"{MIN_INPUT} (the regressors pool the stride-16 trunk maps three times), e.g. (256, 256) (the paper's) "
+            f"or (128, 128); got {input_size!r}")
+    return w, h
 
 
 class RegressionNet(nn.Module):
@@ -129,14 +160,14 @@ class RegressionNet(nn.Module):
 class CoarseToFine(PoseModel):
     """Shared GoogLeNet trunk, 4-way coarse classifier, 4 regressors; see the module doc.
 
-    forward(x): x (N, 1, 256, 256) -> {"coarse_logits": (N, 4), "reg": (N, 4, 3) sigmoid outputs in (0, 1),
+    forward(x): x (N, 1, H, W) (``cfg.input_size``, 256 x 256 by default) -> {"coarse_logits": (N, 4), "reg": (N, 4, 3) sigmoid outputs in (0, 1),
     regressor k's normalised (pitch, yaw, roll) in row k}.
     """
 
-    fixed_size = True   # the regressors' first FC layer is sized for 256x256 inputs
+    fixed_size = True   # the regressors' first FC layer is sized for cfg.input_size
 
     def __init__(self, cfg: C2FConfig = C2FConfig()):
-        spec = InputSpec(size=(256, 256), modality=cfg.modality,
+        spec = InputSpec(size=tuple(cfg.input_size), modality=cfg.modality,
                          mean=(0.5,) if cfg.modality == "gray" else (0.0,),
                          std=(0.5,) if cfg.modality == "gray" else (1.0,), crop="c2f")
         super().__init__(spec)
@@ -145,7 +176,8 @@ class CoarseToFine(PoseModel):
         self.tail = googlenet_tail()
         self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(cfg.cls_dropout),
                                         nn.Linear(self.tail.out_channels, N_COARSE))
-        hw = (256 // self.trunk.stride, 256 // self.trunk.stride)
+        W, H = cfg.input_size
+        hw = (H // self.trunk.stride, W // self.trunk.stride)
         self.regressors = nn.ModuleList(
             RegressionNet(self.trunk.out_channels, cfg.reg_channels, cfg.fc_units, cfg.dropout, hw) for _ in range(N_COARSE))
         rng = torch.tensor(cfg.angle_range, dtype=torch.float32)   # (3, 2)
@@ -204,15 +236,24 @@ _C2F_RECIPE = Recipe(optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=5e-4, 
 _C2F_PAPER = "Wang et al., A deep Coarse-to-Fine network for head pose estimation from synthetic data (Pattern Recognition 2019)"
 
 
+def _config(modality: str, angle_range, reg_channels, fc_units, dropout, cls_dropout, reg_weight, input_size) -> C2FConfig:
+    return C2FConfig(modality, tuple(tuple(r) for r in angle_range), tuple(reg_channels), fc_units, dropout, cls_dropout,
+                     reg_weight, check_input_size(input_size))
+
+
 @register_model("c2f_gray", recipe=_C2F_RECIPE, paper=_C2F_PAPER)
 def c2f_gray(angle_range: tuple[tuple[float, float], ...] = PAPER_ANGLE_RANGE, reg_channels: tuple[int, int, int] = (64, 64, 64),
-             fc_units: int = 300, dropout: float = 0.5, cls_dropout: float = 0.4, reg_weight: float = 1.0) -> CoarseToFine:
-    """Coarse-to-fine on 256x256 grayscale face crops (crop preset ``c2f``); options as :class:`C2FConfig`."""
-    return CoarseToFine(C2FConfig("gray", tuple(angle_range), tuple(reg_channels), fc_units, dropout, cls_dropout, reg_weight))
+             fc_units: int = 300, dropout: float = 0.5, cls_dropout: float = 0.4, reg_weight: float = 1.0,
+             input_size: tuple[int, int] = INPUT_SIZE) -> CoarseToFine:
+    """Coarse-to-fine on grayscale face crops (crop preset ``c2f``), 256x256 unless ``input_size`` = (W, H) says
+    otherwise (multiples of 16, at least 128); options as :class:`C2FConfig`."""
+    return CoarseToFine(_config("gray", angle_range, reg_channels, fc_units, dropout, cls_dropout, reg_weight, input_size))
 
 
 @register_model("c2f_depth", recipe=_C2F_RECIPE, paper=_C2F_PAPER)
 def c2f_depth(angle_range: tuple[tuple[float, float], ...] = PAPER_ANGLE_RANGE, reg_channels: tuple[int, int, int] = (64, 64, 64),
-              fc_units: int = 300, dropout: float = 0.5, cls_dropout: float = 0.4, reg_weight: float = 1.0) -> CoarseToFine:
-    """Coarse-to-fine on 256x256 depth face crops normalised to [0, 1] (crop preset ``c2f``); options as :class:`C2FConfig`."""
-    return CoarseToFine(C2FConfig("depth", tuple(angle_range), tuple(reg_channels), fc_units, dropout, cls_dropout, reg_weight))
+              fc_units: int = 300, dropout: float = 0.5, cls_dropout: float = 0.4, reg_weight: float = 1.0,
+              input_size: tuple[int, int] = INPUT_SIZE) -> CoarseToFine:
+    """Coarse-to-fine on depth face crops normalised to [0, 1] (crop preset ``c2f``), 256x256 unless ``input_size``
+    = (W, H) says otherwise (multiples of 16, at least 128); options as :class:`C2FConfig`."""
+    return CoarseToFine(_config("depth", angle_range, reg_channels, fc_units, dropout, cls_dropout, reg_weight, input_size))

@@ -58,6 +58,9 @@ ANGLE_NAMES = ("pitch", "yaw", "roll")
 #: sigma of the weight heatmap as a fraction of the disc radius.
 SIGMA_PER_RADIUS = 0.6
 WEIGHT_THRESHOLD = 0.5
+#: default input sizes (W, H): full frames (``hrnet_bernoulli_bg``) and face crops (``hrnet_bernoulli``).
+BG_INPUT_SIZE = (128, 96)
+CROP_INPUT_SIZE = (64, 64)
 
 
 def head_centers(bbox: torch.Tensor, stride: float) -> torch.Tensor:
@@ -183,18 +186,26 @@ _RECIPE = Recipe(optimizer="adam", lr=1e-3, schedule="multistep", milestones=(15
 _PAPER = "Hu et al., Deep Convolutional Neural Network-based Bernoulli Heatmap for Head Pose Estimation (arXiv 2005.11780)"
 
 
+def _size(input_size) -> tuple[int, int]:
+    return int(input_size[0]), int(input_size[1])
+
+
 @register_model("hrnet_bernoulli_bg", recipe=_RECIPE, paper=_PAPER)
 def hrnet_bernoulli_bg(radius: float = 2.0, angle_scale: float = 90.0,
-                       modules_per_stage: tuple[int, int, int] = (1, 4, 3)) -> BernoulliHeatmapNet:
-    """Full frames with background, 128 x 96 input (crop preset ``full_frame``); radius in heatmap px (1/4 input)."""
-    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, (128, 96), "full_frame", tuple(modules_per_stage)))
+                       modules_per_stage: tuple[int, int, int] = (1, 4, 3),
+                       input_size: tuple[int, int] = BG_INPUT_SIZE) -> BernoulliHeatmapNet:
+    """Full frames with background, 128 x 96 input unless ``input_size`` = (W, H) says otherwise (multiples of 32;
+    crop preset ``full_frame``, frames resized to the input size); radius in heatmap px (1/4 input)."""
+    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, _size(input_size), "full_frame", tuple(modules_per_stage)))
 
 
 @register_model("hrnet_bernoulli", recipe=_RECIPE, paper=_PAPER)
 def hrnet_bernoulli(radius: float = 4.0, angle_scale: float = 90.0,
-                    modules_per_stage: tuple[int, int, int] = (1, 4, 3)) -> BernoulliHeatmapNet:
-    """64 x 64 face crops without background (crop preset ``ehpnet``: tight square face box); radius in heatmap px."""
-    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, (64, 64), "ehpnet", tuple(modules_per_stage)))
+                    modules_per_stage: tuple[int, int, int] = (1, 4, 3),
+                    input_size: tuple[int, int] = CROP_INPUT_SIZE) -> BernoulliHeatmapNet:
+    """64 x 64 face crops without background unless ``input_size`` = (W, H) says otherwise (multiples of 32; crop
+    preset ``ehpnet``: tight square face box); radius in heatmap px."""
+    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, _size(input_size), "ehpnet", tuple(modules_per_stage)))
 
 
 def weight_radius(radius: float, threshold: float = WEIGHT_THRESHOLD) -> float:
