@@ -23,8 +23,8 @@ from train.models.hrnet_bernoulli import bernoulli_targets, decode, head_centers
 
 #: model name -> (create kwargs, (W, H) of the test input): the smallest sizes each model takes.
 SMALLEST = {
-    "c2f_gray": ({}, (256, 256)),
-    "c2f_depth": ({}, (256, 256)),
+    "c2f_gray": ({"input_size": (128, 128)}, (128, 128)),      # the paper's 256x256: the half-batch test below
+    "c2f_depth": ({"input_size": (128, 128)}, (128, 128)),
     "hrnet_bernoulli": ({}, (32, 32)),
     "hrnet_bernoulli_bg": ({}, (64, 32)),
     "ehpnet_r18": ({}, (32, 32)),
@@ -165,6 +165,37 @@ def test_c2f_rejects_a_bad_angle_range():
         create_model("c2f_gray", angle_range=((10.0, -10.0), (-75.0, 75.0), (-50.0, 50.0)))
 
 
+def test_c2f_input_size_option_builds_a_smaller_model():
+    torch.manual_seed(0)
+    for name in ("c2f_gray", "c2f_depth"):
+        model = create_model(name, input_size=(128, 128))
+        assert model.input_spec.size == (128, 128) and model.input_spec.crop == "c2f"
+        assert model.regressors[0].fc[1].in_features == 64 * 1 * 1          # 128 / 16 = 8 -> 4 -> 2 -> 1
+        model.train()
+        x = torch.randn(4, 1, 128, 128)
+        model.check_input(x)
+        with pytest.raises(ModelInputError, match="128x128"):
+            model.check_input(torch.zeros(1, 1, 256, 256))                   # built for one size
+        out = model(x)
+        assert out["coarse_logits"].shape == (4, 4) and out["reg"].shape == (4, 4, 3)
+        loss, logs = model.loss(out, _batch(4, (128, 128), torch.Generator().manual_seed(2)))
+        assert loss.ndim == 0 and torch.isfinite(loss) and 0.0 <= logs["coarse_acc"] <= 1.0
+        loss.backward()
+        pred = model.predict(out)
+        assert pred["euler"].shape == (4, 3) and pred["coarse"].shape == (4,) and pred["coarse"].dtype == torch.int64
+    # non-square sizes work too (each side / 16 pooled three times); a list (a JSON config) is accepted
+    model = create_model("c2f_gray", input_size=[144, 128])
+    assert model.input_spec.size == (144, 128)
+    assert model(torch.randn(2, 1, 128, 144))["reg"].shape == (2, 4, 3)
+    assert create_model("c2f_gray").input_spec.size == (256, 256)            # the paper's by default
+
+
+@pytest.mark.parametrize("bad", [(112, 112), (120, 128), (128, 96), (128,), (128.5, 128), "128"])
+def test_c2f_rejects_input_sizes_the_regressors_cannot_take(bad):
+    with pytest.raises(ModelError, match=r"input_size must be \(W, H\) with both sides multiples of 16 and at least 128"):
+        create_model("c2f_depth", input_size=bad)
+
+
 # ---------------------------------------------------------------- Bernoulli heatmaps
 
 
@@ -228,6 +259,29 @@ def test_channel_fusion_weights_scale_each_channel_by_one_to_two():
     mod = HRModule((8, 16), blocks=1)
     outs = mod([torch.randn(1, 8, 8, 8), torch.randn(1, 16, 4, 4)])
     assert [tuple(o.shape) for o in outs] == [(1, 8, 8, 8), (1, 16, 4, 4)]
+
+
+def test_bernoulli_input_size_and_init_options():
+    model = create_model("hrnet_bernoulli_bg", input_size=(64, 64), init="torch", modules_per_stage=(1, 1, 1))
+    assert (model.input_spec.size, model.input_spec.crop) == ((64, 64), "full_frame")
+    assert create_model("hrnet_bernoulli", input_size=[96, 64]).input_spec.size == (96, 64)
+    with pytest.raises(ModelError, match="input_size .* multiples of 32"):
+        create_model("hrnet_bernoulli_bg", input_size=(64, 48))
+    with pytest.raises(ModelError, match="init must be one of hrnet, torch"):
+        create_model("hrnet_bernoulli", init="kaiming")
+
+
+def test_hrnet_inits():
+    torch.manual_seed(0)
+    ref, fast = HRNet(3, modules_per_stage=(1, 1, 1)), HRNet(3, modules_per_stage=(1, 1, 1), init="torch")
+    convs = [m for m in ref.modules() if isinstance(m, nn.Conv2d)]
+    assert max(float(m.weight.detach().std()) for m in convs) < 0.0012                 # HRNet's N(0, 0.001^2)
+    assert min(float(m.weight.detach().std()) for m in fast.modules() if isinstance(m, nn.Conv2d)) > 0.01
+    blocks = [m for m in fast.modules() if type(m).__name__ in ("BasicBlock", "Bottleneck")]
+    assert blocks and all(float(b.body[-1].weight.detach().abs().max()) == 0.0 for b in blocks)   # each block starts as its shortcut
+    assert all(float(b.body[-1].weight.detach().min()) == 1.0 for b in ref.modules() if type(b).__name__ == "BasicBlock")
+    with pytest.raises(ValueError, match="init"):
+        HRNet(3, init="nope")
 
 
 # ---------------------------------------------------------------- backbones

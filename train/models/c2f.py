@@ -5,13 +5,13 @@ Architecture (input: 256x256 grayscale or [0, 1] depth face crops, crop preset `
 ``input_size=(W, H)`` for smaller runs, see below):
 
 - shared trunk: GoogLeNet's first 21 convolution layers (conv1 .. inception 4a;
-  ``backbones.googlenet``), 512 x 16 x 16 features (stride 16);
+  ``backbones.googlenet``), 512 x 16 x 16 features at 256 x 256 (stride 16);
 - coarse classifier: the rest of GoogLeNet (inception 4b .. 5b), global
   average pooling, dropout 0.4, a linear layer over the 4 categories of
   ``synth.pose.coarse_category`` (signs of pitch and yaw; roll ignored;
   0 counts as positive): 0 = (+,+), 1 = (+,-), 2 = (-,+), 3 = (-,-);
 - four regression networks, one per category, each three [5x5 conv, ReLU,
-  2x2 max-pool] stages (16 -> 8 -> 4 -> 2 px; ``reg_channels`` filters), two
+  2x2 max-pool] stages (16 -> 8 -> 4 -> 2 px at 256 x 256; ``reg_channels`` filters), two
   fully connected layers of 300 units with ReLU and dropout, and a linear
   layer to 3 sigmoid outputs, which map linearly onto each angle's range
   ``angle_range`` (degrees; default the paper's synthetic ranges pitch
@@ -134,7 +134,7 @@ def check_input_size(input_size) -> tuple[int, int]:
 class RegressionNet(nn.Module):
     """One category's regressor: 3 x [5x5 conv, ReLU, 2x2 max-pool], FC-300, FC-300, FC-3, sigmoid.
 
-    (N, cin, 16, 16) trunk features -> (N, 3) in (0, 1) (normalised pitch, yaw, roll).
+    (N, cin, H/16, W/16) trunk features (``in_hw``) -> (N, 3) in (0, 1) (normalised pitch, yaw, roll).
     """
 
     def __init__(self, cin: int, channels: tuple[int, int, int], fc_units: int, dropout: float, in_hw: tuple[int, int]):

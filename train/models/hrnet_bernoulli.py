@@ -35,7 +35,11 @@ input, crop preset ``full_frame``, the engine resizes frames to 128 x 96);
 ``hrnet_bernoulli`` takes 64 x 64 face crops without background: crop preset
 ``ehpnet`` (the face box grown to a square about its centre, so the crop holds
 the face and almost nothing around it, unlike ``fsanet``'s 60 % margin),
-resized by the engine from 112 to 64. Input sides must be multiples of 32.
+resized by the engine from 112 to 64. ``input_size=(W, H)`` builds either for
+another size (the engine resizes to it); sides must be multiples of 32.
+``init`` picks the HRNet's initialisation: ``"hrnet"`` (default, the HRNet
+reference's N(0, 0.001^2) convs) or ``"torch"``, which trains far faster in
+short runs (``backbones.hrnet`` module doc).
 
 Recipe (as given for the paper): Adam 1e-3, halved at epochs 15 and 30;
 epochs (40) and batch size (32) are our choice.
@@ -49,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones.hrnet import HRNet
+from .backbones.hrnet import INITS, HRNet
 from .base import ModelError, PoseModel
 from .registry import register_model
 from .spec import InputSpec, Recipe
@@ -114,21 +118,26 @@ def decode(angle_maps: torch.Tensor, weight_map: torch.Tensor, threshold: float 
 @dataclass(frozen=True)
 class BernoulliConfig:
     """radius: disc radius in heatmap pixels (1/4 input); angle_scale: degrees per map unit;
-    size: (W, H) input; crop: crop preset; modules_per_stage: HRNet modules in stages 2-4."""
+    size: (W, H) input; crop: crop preset; modules_per_stage: HRNet modules in stages 2-4;
+    init: the HRNet's weight initialisation (``backbones.hrnet.INITS``: ``"hrnet"``, ``"torch"``)."""
 
     radius: float = 4.0
     angle_scale: float = 90.0
-    size: tuple[int, int] = (64, 64)
+    size: tuple[int, int] = CROP_INPUT_SIZE
     crop: str = "ehpnet"
     modules_per_stage: tuple[int, int, int] = (1, 4, 3)
+    init: str = "hrnet"
 
     def __post_init__(self) -> None:
         if not self.radius > 0:
             raise ModelError(f"radius must be > 0 heatmap pixels, got {self.radius}")
         if not self.angle_scale > 0:
             raise ModelError(f"angle_scale must be > 0 degrees, got {self.angle_scale}")
-        if any(s % 32 or s < 32 for s in self.size):
-            raise ModelError(f"Bernoulli-heatmap input sides must be multiples of 32, got {self.size}")
+        if len(self.size) != 2 or any(s % 32 or s < 32 for s in self.size):
+            raise ModelError(f"Bernoulli-heatmap input_size must be (W, H) with both sides multiples of 32 "
+                             f"(the lowest HRNet branch is at stride 32), got {self.size}")
+        if self.init not in INITS:
+            raise ModelError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
 
 
 class BernoulliHeatmapNet(PoseModel):
@@ -144,7 +153,7 @@ class BernoulliHeatmapNet(PoseModel):
     def __init__(self, cfg: BernoulliConfig = BernoulliConfig()):
         super().__init__(InputSpec(size=tuple(cfg.size), modality="rgb", crop=cfg.crop))
         self.cfg = cfg
-        self.backbone = HRNet(3, modules_per_stage=tuple(cfg.modules_per_stage))
+        self.backbone = HRNet(3, modules_per_stage=tuple(cfg.modules_per_stage), init=cfg.init)
         self.head = nn.Conv2d(self.backbone.out_channels, 4, 1)
         nn.init.normal_(self.head.weight, std=0.001)     # HRNet's heatmap-head init: maps start near 0
         nn.init.zeros_(self.head.bias)
@@ -186,26 +195,29 @@ _RECIPE = Recipe(optimizer="adam", lr=1e-3, schedule="multistep", milestones=(15
 _PAPER = "Hu et al., Deep Convolutional Neural Network-based Bernoulli Heatmap for Head Pose Estimation (arXiv 2005.11780)"
 
 
-def _size(input_size) -> tuple[int, int]:
-    return int(input_size[0]), int(input_size[1])
+def _size(input_size) -> tuple[int, ...]:
+    return tuple(int(v) for v in input_size)
 
 
 @register_model("hrnet_bernoulli_bg", recipe=_RECIPE, paper=_PAPER)
 def hrnet_bernoulli_bg(radius: float = 2.0, angle_scale: float = 90.0,
                        modules_per_stage: tuple[int, int, int] = (1, 4, 3),
-                       input_size: tuple[int, int] = BG_INPUT_SIZE) -> BernoulliHeatmapNet:
+                       input_size: tuple[int, int] = BG_INPUT_SIZE, init: str = "hrnet") -> BernoulliHeatmapNet:
     """Full frames with background, 128 x 96 input unless ``input_size`` = (W, H) says otherwise (multiples of 32;
-    crop preset ``full_frame``, frames resized to the input size); radius in heatmap px (1/4 input)."""
-    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, _size(input_size), "full_frame", tuple(modules_per_stage)))
+    crop preset ``full_frame``, frames resized to the input size); radius in heatmap px (1/4 input); ``init``:
+    the HRNet's initialisation (``backbones.hrnet``)."""
+    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, _size(input_size), "full_frame",
+                                               tuple(modules_per_stage), init))
 
 
 @register_model("hrnet_bernoulli", recipe=_RECIPE, paper=_PAPER)
 def hrnet_bernoulli(radius: float = 4.0, angle_scale: float = 90.0,
                     modules_per_stage: tuple[int, int, int] = (1, 4, 3),
-                    input_size: tuple[int, int] = CROP_INPUT_SIZE) -> BernoulliHeatmapNet:
-    """64 x 64 face crops without background unless ``input_size`` = (W, H) says otherwise (multiples of 32; crop
-    preset ``ehpnet``: tight square face box); radius in heatmap px."""
-    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, _size(input_size), "ehpnet", tuple(modules_per_stage)))
+                    input_size: tuple[int, int] = CROP_INPUT_SIZE, init: str = "hrnet") -> BernoulliHeatmapNet:
+    """Face crops without background, 64 x 64 unless ``input_size`` = (W, H) says otherwise (multiples of 32; crop
+    preset ``ehpnet``: tight square face box, resized); radius in heatmap px; ``init``: the HRNet's initialisation."""
+    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, _size(input_size), "ehpnet",
+                                               tuple(modules_per_stage), init))
 
 
 def weight_radius(radius: float, threshold: float = WEIGHT_THRESHOLD) -> float:

@@ -28,6 +28,19 @@ layers. The network's output is the highest-resolution branch after the
 last fusion (HRNet's pose-estimation head): ``forward(x)`` (N, in_channels,
 H, W) -> (N, 32, H/4, W/4); H and W must be multiples of 32 (the lowest
 branch is at stride 32). ``out_channels`` = 32, ``stride`` = 4.
+
+Initialisation (``init``): ``"hrnet"`` (default) is HRNet's reference code:
+every conv ~ N(0, 0.001^2), BN weight 1 / bias 0. ``"torch"`` keeps PyTorch's
+default conv init (Kaiming-uniform) and zero-initialises the last BN of every
+residual block, so each block starts as its shortcut (torchvision's
+``zero_init_residual``). Both give the same train-mode activations (the BNs
+normalise the conv outputs), but with Adam the update per step is ~lr whatever
+the weight's size, so lr 1e-3..2e-3 on weights of std 0.001 rewrites them
+almost completely every step early on: measured on 384 clean 64 x 64 face
+crops (``hrnet_bernoulli``, one module per stage, Adam 2e-3 cosine), 4 epochs
+stay at the trivial predictor with ``"hrnet"`` (~6 epochs to 0.89x, 10 to
+0.84x) and reach 0.73x with ``"torch"`` (0.88x with the PyTorch conv init but
+no zero-initialised BNs). For short runs use ``"torch"``.
 """
 from __future__ import annotations
 
@@ -35,9 +48,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["HRNet", "hrnet_w32", "ChannelFusionWeight", "HRModule", "LEAKY_SLOPE"]
+__all__ = ["HRNet", "hrnet_w32", "ChannelFusionWeight", "HRModule", "LEAKY_SLOPE", "INITS"]
 
 LEAKY_SLOPE = 0.2
+#: weight initialisations (module doc).
+INITS = ("hrnet", "torch")
 
 
 def _act() -> nn.LeakyReLU:
@@ -143,8 +158,11 @@ class HRNet(nn.Module):
     """HRNet trunk (module doc): (N, in_channels, H, W) -> (N, widths[0], H/4, W/4); H, W multiples of 32."""
 
     def __init__(self, in_channels: int = 3, widths: tuple[int, int, int, int] = (32, 64, 128, 256),
-                 modules_per_stage: tuple[int, int, int] = (1, 4, 3), blocks: int = 4, reduction: int = 16):
+                 modules_per_stage: tuple[int, int, int] = (1, 4, 3), blocks: int = 4, reduction: int = 16,
+                 init: str = "hrnet"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"HRNet init must be one of {', '.join(INITS)}, got {init!r}")
         if in_channels < 1:
             raise ValueError(f"HRNet in_channels must be >= 1, got {in_channels}")
         if len(widths) != 4 or len(modules_per_stage) != 3 or min(modules_per_stage) < 1:
@@ -167,20 +185,26 @@ class HRNet(nn.Module):
                 self.transitions.append(nn.Sequential(*_conv_bn(widths[nb - 1], widths[nb], 3, 2), _act()))
         self.out_channels = widths[0]
         self.stride = 4
-        self._init_weights()
+        self.init = init
+        self._init_weights(init)
 
-    def _init_weights(self) -> None:
-        # HRNet's own initialisation: every conv ~ N(0, 0.001^2). The BNs rescale the trunk's convs; the
-        # fusion gates start near w = 0.5 and a head on top starts near 0. (Kaiming init here gave
-        # outputs of std ~50 at the heatmaps, as the identity paths and fusion sums grow ~1.6x per module.)
+    def _init_weights(self, init: str = "hrnet") -> None:
+        # "hrnet": HRNet's own initialisation, every conv ~ N(0, 0.001^2); the BNs rescale the trunk's convs,
+        # the fusion gates start near w = 0.5. "torch": PyTorch's conv init, each residual block's last BN
+        # zeroed (module doc). In train mode the trunk's output has std ~35-70 either way (the identity paths
+        # and fusion sums grow it per module); a head on top starts near 0 through its own small init.
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, nn.Conv2d) and init == "hrnet":
                 nn.init.normal_(m.weight, std=0.001)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if init == "torch":
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)):
+                    nn.init.zeros_(m.body[-1].weight)     # the block's last BN: the block starts as its shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, H, W) -> (N, out_channels, H/4, W/4)."""
@@ -196,6 +220,6 @@ class HRNet(nn.Module):
         return xs[0]
 
 
-def hrnet_w32(in_channels: int = 3, modules_per_stage: tuple[int, int, int] = (1, 4, 3)) -> HRNet:
+def hrnet_w32(in_channels: int = 3, modules_per_stage: tuple[int, int, int] = (1, 4, 3), init: str = "hrnet") -> HRNet:
     """HRNet-W32 layout with channel-wise fusion weights and LeakyReLU 0.2 (module doc)."""
-    return HRNet(in_channels, (32, 64, 128, 256), modules_per_stage)
+    return HRNet(in_channels, (32, 64, 128, 256), modules_per_stage, init=init)
