@@ -238,7 +238,7 @@ _C2F_PAPER = "Wang et al., A deep Coarse-to-Fine network for head pose estimatio
 
 def _config(modality: str, angle_range, reg_channels, fc_units, dropout, cls_dropout, reg_weight, input_size) -> C2FConfig:
     return C2FConfig(modality, tuple(tuple(r) for r in angle_range), tuple(reg_channels), fc_units, dropout, cls_dropout,
-                     reg_weight, check_input_size(input_size))
+                     reg_weight, input_size)   # validated (and made ints) by C2FConfig
 
 
 @register_model("c2f_gray", recipe=_C2F_RECIPE, paper=_C2F_PAPER)

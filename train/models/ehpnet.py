@@ -38,7 +38,7 @@ from train.losses import BinSpec, binned_pose_loss, softmax_expectation
 from .backbones import botnet, res2net, resnet
 from .base import ModelError, PoseModel
 from .registry import register_model
-from .spec import InputSpec, Recipe
+from .spec import InputSpec, Recipe, input_size_pair
 
 #: EHPNet's bins: 62 x 3 deg over [-93, 93).
 EHPNET_BINS = BinSpec(62, -93.0, 93.0)
@@ -84,11 +84,6 @@ def _build(make_backbone: Callable[[], nn.Module], load: Callable | None, pretra
     return EHPNet(backbone, EHPNET_BINS, alpha, fixed_size, input_size)
 
 
-def _size(input_size) -> tuple[int, int]:
-    """(W, H) ints of a model's input; the paper's 112 x 112 unless a smaller run asks otherwise."""
-    return int(input_size[0]), int(input_size[1])
-
-
 _RECIPE = Recipe(optimizer="adam", lr=1e-4, schedule="cosine", epochs=100, batch_size=64)
 _PAPER = "Thai et al., An Effective Deep Network for Head Pose Estimation without Keypoints (arXiv 2210.13705)"
 
@@ -97,21 +92,21 @@ _PAPER = "Thai et al., An Effective Deep Network for Head Pose Estimation withou
 def ehpnet_r18(pretrained: str | None = None, alpha: float = 1.0,
                input_size: tuple[int, int] = INPUT_SIZE) -> EHPNet:
     """The EHPNet student: ResNet-18 (``pretrained``: local torchvision ResNet-18 state dict)."""
-    return _build(resnet.resnet18, resnet.load_imagenet_weights, pretrained, alpha, input_size=_size(input_size))
+    return _build(resnet.resnet18, resnet.load_imagenet_weights, pretrained, alpha, input_size=input_size_pair(input_size))
 
 
 @register_model("ehpnet_t_r101", recipe=_RECIPE, paper=_PAPER)
 def ehpnet_t_r101(pretrained: str | None = None, alpha: float = 1.0,
                   input_size: tuple[int, int] = INPUT_SIZE) -> EHPNet:
     """Teacher: ResNet-101 (``pretrained``: local torchvision ResNet-101 state dict)."""
-    return _build(resnet.resnet101, resnet.load_imagenet_weights, pretrained, alpha, input_size=_size(input_size))
+    return _build(resnet.resnet101, resnet.load_imagenet_weights, pretrained, alpha, input_size=input_size_pair(input_size))
 
 
 @register_model("ehpnet_t_res2net101", recipe=_RECIPE, paper=_PAPER)
 def ehpnet_t_res2net101(pretrained: str | None = None, alpha: float = 1.0,
                         input_size: tuple[int, int] = INPUT_SIZE) -> EHPNet:
     """Teacher: Res2Net-101 26w x 4s (``pretrained``: the authors' res2net101_26w_4s state dict, local)."""
-    return _build(res2net.res2net101_26w_4s, resnet.load_imagenet_weights, pretrained, alpha, input_size=_size(input_size))
+    return _build(res2net.res2net101_26w_4s, resnet.load_imagenet_weights, pretrained, alpha, input_size=input_size_pair(input_size))
 
 
 @register_model("ehpnet_t_botnet101", recipe=_RECIPE, paper=_PAPER)
@@ -119,6 +114,6 @@ def ehpnet_t_botnet101(pretrained: str | None = None, alpha: float = 1.0,
                        input_size: tuple[int, int] = INPUT_SIZE) -> EHPNet:
     """Teacher: BoTNet-101 built for ``input_size`` (W, H) inputs only (``pretrained``: a local torchvision
     ResNet-101 state dict for the non-attention layers)."""
-    size = _size(input_size)
+    size = input_size_pair(input_size)
     return _build(lambda: botnet.botnet101(size), botnet.load_resnet_weights, pretrained, alpha,
                   fixed_size=True, input_size=size)

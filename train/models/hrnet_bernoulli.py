@@ -56,7 +56,7 @@ from torch import nn
 from .backbones.hrnet import INITS, HRNet
 from .base import ModelError, PoseModel
 from .registry import register_model
-from .spec import InputSpec, Recipe
+from .spec import InputSpec, Recipe, input_size_pair
 
 ANGLE_NAMES = ("pitch", "yaw", "roll")
 #: sigma of the weight heatmap as a fraction of the disc radius.
@@ -195,10 +195,6 @@ _RECIPE = Recipe(optimizer="adam", lr=1e-3, schedule="multistep", milestones=(15
 _PAPER = "Hu et al., Deep Convolutional Neural Network-based Bernoulli Heatmap for Head Pose Estimation (arXiv 2005.11780)"
 
 
-def _size(input_size) -> tuple[int, ...]:
-    return tuple(int(v) for v in input_size)
-
-
 @register_model("hrnet_bernoulli_bg", recipe=_RECIPE, paper=_PAPER)
 def hrnet_bernoulli_bg(radius: float = 2.0, angle_scale: float = 90.0,
                        modules_per_stage: tuple[int, int, int] = (1, 4, 3),
@@ -206,7 +202,7 @@ def hrnet_bernoulli_bg(radius: float = 2.0, angle_scale: float = 90.0,
     """Full frames with background, 128 x 96 input unless ``input_size`` = (W, H) says otherwise (multiples of 32;
     crop preset ``full_frame``, frames resized to the input size); radius in heatmap px (1/4 input); ``init``:
     the HRNet's initialisation (``backbones.hrnet``)."""
-    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, _size(input_size), "full_frame",
+    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, input_size_pair(input_size), "full_frame",
                                                tuple(modules_per_stage), init))
 
 
@@ -216,7 +212,7 @@ def hrnet_bernoulli(radius: float = 4.0, angle_scale: float = 90.0,
                     input_size: tuple[int, int] = CROP_INPUT_SIZE, init: str = "hrnet") -> BernoulliHeatmapNet:
     """Face crops without background, 64 x 64 unless ``input_size`` = (W, H) says otherwise (multiples of 32; crop
     preset ``ehpnet``: tight square face box, resized); radius in heatmap px; ``init``: the HRNet's initialisation."""
-    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, _size(input_size), "ehpnet",
+    return BernoulliHeatmapNet(BernoulliConfig(radius, angle_scale, input_size_pair(input_size), "ehpnet",
                                                tuple(modules_per_stage), init))
 
 

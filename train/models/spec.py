@@ -9,6 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def input_size_pair(input_size) -> tuple[int, int]:
+    """A factory's ``input_size`` option (any 2-sequence, e.g. a YAML list) as a (W, H) int pair;
+    ValueError naming the option otherwise."""
+    try:
+        w, h = input_size
+        return int(w), int(h)
+    except (TypeError, ValueError):
+        raise ValueError(f"input_size must be two ints (W, H), e.g. [64, 64]; got {input_size!r}") from None
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """The tensor a model takes.
