@@ -185,6 +185,32 @@ def test_render_scale_half(renderer):
     assert abs(int(half["mask"].sum()) - int(full["mask"].sum())) < 0.03 * full["mask"].sum()
 
 
+def test_smaller_renders_share_the_output_framebuffer(renderer):
+    """render_scale < 1 draws into a corner of the output-size framebuffer: the same bytes as a
+    framebuffer of exactly that size, and no new framebuffer or noise texture per render size."""
+    from synth.render import geometry
+
+    cam = Camera(160, 128, 200.0, 210.0, 82.0, 61.0)
+    head = sphere_head(70.0)
+    noise = Background("noise", np.array([0.4, 0.5, 0.6]), seed=3)
+    spec = make_spec(cam, [5.0, -3.0, 520.0], rotation=rot_y(-20.0), background=noise)
+    renderer.render(spec, head)  # the output-size framebuffer exists from here on
+    fbos = len(renderer._fbos)
+    for w, h in ((97, 77), (100, 80), (61, 49)):
+        rgb, z, _ = renderer.rasterize(spec, head, w, h)  # corner of the 160x128 framebuffer
+        exact = dataclasses.replace(spec, camera=geometry.scaled_camera(cam, w, h))
+        rgb_e, z_e, _ = renderer.rasterize(exact, head, w, h)  # a framebuffer of exactly w x h
+        np.testing.assert_array_equal(rgb, rgb_e)
+        np.testing.assert_array_equal(z, z_e)
+        assert (z > 0).sum() > 300  # the head is in the picture
+    assert len(renderer._fbos) == fbos + 3
+    before = (len(renderer._fbos), len(renderer._bg_textures))
+    for scale in (0.5, 0.52, 0.55, 0.6, 0.7):
+        renderer.render(dataclasses.replace(spec, render_scale=scale), head)
+    assert len(renderer._fbos) == before[0]  # all drawn in the 160x128 framebuffer
+    assert len(renderer._bg_textures) <= before[1] + 5
+
+
 def test_backgrounds(renderer, tmp_path):
     from PIL import Image
 
