@@ -34,6 +34,22 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                         "(renderer.blender_ratio of the samples by Cycles); same as --set renderer.backend=...")
 
 
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """Options of every command that renders a run folder (``render``, ``robustness``)."""
+    p.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
+                   help="parallel renderers (Ray actors); 0 or 1 renders in this process without Ray "
+                        "(default: CPU count, at most 8; with --address: 0 = the cluster's CPUs)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join (e.g. auto, ray://head:10001; default: $RAY_ADDRESS); "
+                        "--out must then be a path shared by every node")
+    p.add_argument("--compression", default=None, choices=("zstd", "gzip", "lzf", "none"),
+                   help="image compression (default zstd level 1 with a row-delta on rgb; figures in synth/shards.py)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--maker", default="synth.runner:make_sample_maker",
+                   help="sample-maker factory module:function (for a suite: of its base scenes; tests and "
+                        "benchmarks: synth.runner:sphere_sample_maker renders sphere heads, no head bank)")
+
+
 def _load(args):
     from synth.config import load_config
 
@@ -212,21 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--n", type=int, required=True, help="number of samples (indices 0..n-1)")
     p.add_argument("--out", required=True, help="run folder (shards + manifest.json); rerun to resume")
-    p.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
-                   help="parallel renderers (Ray actors); 0 or 1 renders in this process without Ray "
-                        "(default: CPU count, at most 8; with --address: 0 = the cluster's CPUs)")
+    _add_run_args(p)
     p.add_argument("--shard-size", type=int, default=1024, help="samples per shard (default 1024)")
-    p.add_argument("--address", default=None,
-                   help="Ray cluster to join (e.g. auto, ray://head:10001; default: $RAY_ADDRESS); "
-                        "--out must then be a path shared by every node")
     p.add_argument("--retries", type=int, default=3, help="retries of a failed shard task (default 3)")
-    p.add_argument("--compression", default=None, choices=("zstd", "gzip", "lzf", "none"),
-                   help="image compression (default zstd level 1 with a row-delta on rgb; figures in synth/shards.py)")
     p.add_argument("--verify", action="store_true", help="on resume, also check existing shards' sha256")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--maker", default="synth.runner:make_sample_maker",
-                   help="sample-maker factory module:function (tests/benchmarks: "
-                        "synth.runner:sphere_sample_maker renders sphere heads, no head bank)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("inspect", help="counts, schema, provenance and histograms of a render")
@@ -248,14 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run folder (shards + manifest.json); rerun to resume")
     p.add_argument("--n-base", type=int, default=None,
                    help="base scenes, each rendered at every level (default: robustness.n_base)")
-    p.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
-                   help="parallel renderers (Ray actors); 0 or 1 renders in this process")
-    p.add_argument("--address", default=None, help="Ray cluster to join (as for synth render)")
-    p.add_argument("--compression", default=None, choices=("zstd", "gzip", "lzf", "none"),
-                   help="image compression (default as synth render)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--maker", default="synth.runner:make_sample_maker",
-                   help="base-scene sample-maker factory module:function (tests: synth.runner:sphere_sample_maker)")
+    _add_run_args(p)
     p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("heads", help="head-bank assets")

@@ -31,6 +31,7 @@ from synth.render.blender_math import (
 from synth.render.blender_mix import MixRenderer, uses_blender
 from synth.render.testmeshes import checker_texture, sphere_head, uv_sphere
 from synth.scene import Background, Camera, HeadInstance, Light, SceneSpec
+from test_render import interior  # mask erosion shared with the rasterizer tests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,18 +78,6 @@ def analytic_sphere(cam: Camera, centre, r):
     with np.errstate(invalid="ignore"):
         t = (dc - np.sqrt(disc)) / dd
     return np.where(disc > 0, t, np.nan)
-
-
-def interior(mask: np.ndarray, margin: int) -> np.ndarray:
-    m = mask.copy()
-    for _ in range(margin):
-        e = m.copy()
-        e[1:] &= m[:-1]
-        e[:-1] &= m[1:]
-        e[:, 1:] &= m[:, :-1]
-        e[:, :-1] &= m[:, 1:]
-        m = e
-    return m
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
