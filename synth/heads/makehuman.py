@@ -75,6 +75,16 @@ NECK_HALF_WIDTH = 0.75
 _MODEL_CACHE: dict[str, object] = {}
 
 
+def _quiet_warp() -> None:
+    """Drop NVIDIA Warp's start-up greeting (anny imports Warp and calls ``wp.init()``; its device list
+    was printed by every Ray actor). Warnings and errors still show."""
+    try:
+        import warp
+    except ImportError:
+        return
+    warp.config.log_level = max(warp.config.log_level, warp.LOG_WARNING)
+
+
 def load_anny_model(cache_dir: str | Path | None = None):
     """Build (or fetch from this process's cache) ``anny.Anny(local_changes="default",
     facial_actions="all", phenotypes="all")`` with its disk cache in ``cache_dir``
@@ -84,6 +94,7 @@ def load_anny_model(cache_dir: str | Path | None = None):
     if key in _MODEL_CACHE:
         return _MODEL_CACHE[key]
     os.environ.setdefault("ANNY_CACHE_DIR", key)
+    _quiet_warp()
     try:
         import anny
         import anny.paths
