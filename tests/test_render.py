@@ -274,13 +274,96 @@ def test_backends_agree():
     assert iou > 0.99, iou
 
 
+def test_triangle_alpha_classes():
+    from synth.render.cutout import MIXED, OPAQUE, TRANSPARENT, triangle_alpha_classes
+
+    alpha = np.zeros((64, 64), np.uint8)
+    alpha[:, :32] = 255                      # left half kept, right half cut out
+    alpha[:8, 32:] = 255                     # and a kept strip along the top of the right half
+    px = lambda x, y: ((x + 0.5) / 64, 1.0 - (y + 0.5) / 64)  # texel centre -> OpenGL uv
+    tris = {OPAQUE: [(4, 20), (20, 20), (4, 40)],          # inside the kept half
+            TRANSPARENT: [(40, 20), (60, 20), (40, 50)],   # inside the cut-out half
+            MIXED: [(20, 20), (44, 20), (20, 40)]}         # across the edge
+    near = [(10, 40), (30.6, 40), (10, 50)]    # touches column 31, next to the cut-out column 32
+    top = [(40, 1), (60, 1), (40, 5)]          # kept strip: rows count from the top of the image
+    outside = [(-20, 20), (10, 20), (10, 30)]  # u < 0 wraps
+    corners = [*tris[OPAQUE], *tris[TRANSPARENT], *tris[MIXED], *near, *top, *outside]
+    uvs = np.array([px(x, y) for x, y in corners], np.float32)
+    uvs[15, 0] = -20.5 / 64
+    indices = np.arange(len(corners), dtype=np.uint32).reshape(-1, 3)
+    got = triangle_alpha_classes(indices, uvs, alpha).tolist()
+    assert got == [OPAQUE, TRANSPARENT, MIXED, MIXED, OPAQUE, MIXED]
+
+
+def _half_cut_sphere():
+    """A sphere head whose top half maps onto cut-out texels and bottom half onto kept ones."""
+    from synth.render.testmeshes import checker_texture
+
+    head = sphere_head(80.0, identity=2000, n_lat=32, n_lon=64)
+    part = head.parts[0]
+    top = part.positions[:, 1] < 0                       # y down: image-up half
+    uv = part.uvs.copy()
+    uv[:, 0] = np.where(top, 0.55 + 0.45 * uv[:, 0], 0.45 * uv[:, 0])
+    tex = checker_texture(256)
+    tex[:, 128:, 3] = 0                                  # right half of the texture cut out
+    part = dataclasses.replace(part, name="card", uvs=uv, texture=tex, texture_key="half-cut-256")
+    return dataclasses.replace(head, parts=(part,))
+
+
+def test_cut_out_triangles_are_dropped_with_the_same_image(renderer):
+    from synth.render.cutout import MIXED, TRANSPARENT, triangle_alpha_classes
+    from synth.render.gl import GLRenderer
+
+    head = _half_cut_sphere()
+    part = head.parts[0]
+    classes = triangle_alpha_classes(part.indices, part.uvs, part.texture[..., 3])
+    assert (classes == TRANSPARENT).sum() > 0.3 * len(classes) and (classes == MIXED).any()
+    cam = Camera(128, 128, 160.0, 160.0, 64.0, 64.0)
+    spec = make_spec(cam, [0.0, 0.0, 500.0], rotation=rot_y(30.0))
+    new = renderer.render(spec, head)
+    drawn, alpha_test = renderer._drawn_triangles(part)
+    assert len(drawn) == int((classes != TRANSPARENT).sum()) and alpha_test
+    every = GLRenderer(renderer.backend)  # the same renderer drawing every triangle through the alpha test
+    every._drawn_triangles = lambda p: (np.ascontiguousarray(p.indices, np.uint32), True)
+    try:
+        old = every.render(spec, head)
+    finally:
+        every.close()
+    for key in ("rgb", "depth", "mask"):
+        np.testing.assert_array_equal(new[key], old[key])
+    rows = np.flatnonzero(new["mask"].any(1))
+    assert rows.min() >= 62 and rows.max() >= 86  # centre row 64, radius 25.6 px: only the bottom half drawn
+
+
+def test_parts_that_only_see_kept_texels_skip_the_alpha_test(renderer):
+    head = _half_cut_sphere()
+    part = head.parts[0]
+    # all UVs inside the kept half, away from the texture's edges (a repeating texture's edge
+    # texels are filtered with the opposite edge, so they count as possibly cut out)
+    u = part.uvs[:, 0] / part.uvs[:, 0].max()
+    only_left = dataclasses.replace(part, uvs=np.stack([0.02 + 0.4 * u, 0.02 + 0.96 * part.uvs[:, 1]], 1)
+                                    .astype(np.float32))
+    opaque_tex = only_left.texture.copy()
+    opaque_tex[..., 3] = 255
+    cam = Camera(128, 128, 160.0, 160.0, 64.0, 64.0)
+    spec = make_spec(cam, [0.0, 0.0, 500.0], rotation=rot_y(30.0))
+    cut = renderer.render(spec, dataclasses.replace(head, parts=(only_left,)))
+    assert renderer._drawn_triangles(only_left)[1] is False
+    entries = renderer._head_entries(dataclasses.replace(head, parts=(only_left,)))  # cached: new UVs, new upload
+    assert entries[0][0].program is renderer._progs[False]
+    plain = renderer.render(spec, dataclasses.replace(head, identity=2001, parts=(dataclasses.replace(
+        only_left, texture=opaque_tex, texture_key="half-cut-256-opaque"),)))
+    np.testing.assert_array_equal(cut["rgb"], plain["rgb"])
+    np.testing.assert_array_equal(cut["depth"], plain["depth"])
+
+
 def test_head_cache_reuses_uploads(renderer):
     cam = Camera(64, 64, 80.0, 80.0, 32.0, 32.0)
     spec = make_spec(cam, [0, 0, 600.0])
     heads = [sphere_head(60.0 + i, identity=1000 + i, n_lat=8, n_lon=16) for i in range(3)]
     for h in heads * 2:
         renderer.render(spec, h)
-    keys = [k for k in renderer._heads if k[0] >= 1000]
+    keys = [k for k in renderer._heads if k[0] in (1000, 1001, 1002)]
     assert len(keys) == 3
     assert len({k for k in renderer._textures if k.startswith("checker")}) == 1
 

@@ -30,7 +30,10 @@ re-encoded with sqrt. Lighting is evaluated per vertex (Gouraud) and the
 albedo per pixel: head meshes have ~1-5 px triangles in face crops, so this
 looks the same as per-pixel lighting and halves llvmpipe's fragment cost.
 Parts whose texture has no alpha < 128 use a shader variant without
-``discard`` (keeps llvmpipe's early depth test). Back faces are culled for
+``discard`` (keeps llvmpipe's early depth test); so do cut-out parts whose
+drawn triangles only see kept texels, after triangles that only see cut-out
+texels are dropped (``synth.render.cutout``: the eyes' transparent cornea
+shell; 6 % less CPU per frame). Back faces are culled for
 parts in ``cull_parts`` (closed meshes, counter-clockwise seen from outside,
 such as the skin -- the tests check the front, not the back, of a sphere is
 seen); other parts (eyebrow/eyelash cards, eyes) are two-sided with the
@@ -60,6 +63,7 @@ import numpy as np
 from synth.heads.mesh import HeadMesh
 from synth.render import geometry
 from synth.render.background import image_background, noise_coarse, solid_rgb
+from synth.render.cutout import MIXED, TRANSPARENT, triangle_alpha_classes
 from synth.render.outputs import render_outputs, render_size
 from synth.scene import SceneSpec
 
@@ -69,6 +73,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("synth.render.gl needs moderngl: pip install moderngl") from exc
 
 BACKENDS = ("osmesa", "egl")
+#: cut-out classifications kept (LRU): one per (texture, UVs, triangles), shared across identities
+_CUTOUTS_KEPT = 256
 #: background textures kept (LRU): one per coarse-noise shape (render sizes vary with render_scale) or image
 _BG_TEXTURES_KEPT = 128
 
@@ -169,12 +175,13 @@ def _choose_backends(backend: str) -> list[str]:
 
 
 def _mesh_fingerprint(head: HeadMesh) -> tuple:
-    """Cheap identity of a head's geometry: counts plus a strided sample of positions."""
+    """Cheap identity of a head's geometry: counts plus a strided sample of positions and UVs."""
     parts = []
     for p in head.parts:
         step = max(1, len(p.positions) // 32)
         parts.append((p.name, p.positions.shape[0], p.indices.shape[0], p.texture_key,
-                      hash(np.ascontiguousarray(p.positions[::step]).tobytes())))
+                      hash(np.ascontiguousarray(p.positions[::step]).tobytes()),
+                      hash(np.ascontiguousarray(p.uvs[::step]).tobytes())))
     return (head.identity, tuple(parts))
 
 
@@ -216,6 +223,7 @@ class GLRenderer:
         self._heads: OrderedDict = OrderedDict()     # fingerprint -> [(vao, vbo, ibo, part)]
         self._textures: OrderedDict = OrderedDict()  # texture_key -> (Texture, has_cutout)
         self._fbos: OrderedDict = OrderedDict()      # (w, h) -> (fbo, attachments)
+        self._cutouts: OrderedDict = OrderedDict()   # (texture, UV/triangle digest) -> (indices, alpha test)
         self._bg_textures: OrderedDict = OrderedDict()  # ("noise", h/4, w/4) | ("image", path, w, h)
         with self.ctx:
             # two head programs: opaque (early z) and cutout (alpha discard)
@@ -276,7 +284,7 @@ class GLRenderer:
             self._bg_vao.release()
             for prog in (*self._progs.values(), self._bg_prog):
                 prog.release()
-        for cache in (self._heads, self._textures, self._bg_textures, self._fbos):
+        for cache in (self._heads, self._textures, self._bg_textures, self._fbos, self._cutouts):
             cache.clear()
         self.ctx.release()
         self.ctx = None
@@ -311,14 +319,16 @@ class GLRenderer:
             return entries
         entries = []
         for part in head.parts:
+            indices, cutout = self._drawn_triangles(part)
+            if len(indices) == 0:  # nothing of it can be seen
+                continue
             n = part.positions.shape[0]
             inter = np.empty((n, 8), np.float32)
             inter[:, 0:3] = part.positions
             inter[:, 3:6] = part.normals
             inter[:, 6:8] = part.uvs
-            _, cutout = self._texture(part)
             vbo = self.ctx.buffer(inter)
-            ibo = self.ctx.buffer(np.ascontiguousarray(part.indices, dtype=np.uint32))
+            ibo = self.ctx.buffer(indices)
             vao = self.ctx.vertex_array(self._progs[cutout],
                                         [(vbo, "3f 3f 2f", "in_pos", "in_nrm", "in_uv")],
                                         index_buffer=ibo, index_element_size=4)
@@ -327,6 +337,31 @@ class GLRenderer:
         while len(self._heads) > self.max_heads:
             self._release_head(self._heads.popitem(last=False)[1])
         return entries
+
+    def _drawn_triangles(self, part) -> tuple[np.ndarray, bool]:
+        """((F', 3) uint32 triangles to draw, whether they need the alpha test) for a part.
+
+        With a cut-out texture, triangles whose footprint is all cut out are dropped and
+        the alpha test is kept only if some remaining triangle touches a cut-out texel
+        (``synth.render.cutout``): MakeHuman's eyes lose their transparent cornea shell
+        and draw with early depth test. Cached per (texture, UVs, triangles).
+        """
+        _, cutout = self._texture(part)
+        if not cutout:
+            return np.ascontiguousarray(part.indices, dtype=np.uint32), False
+        key = (part.texture_key, part.uvs.shape, part.indices.shape,
+               hash(np.ascontiguousarray(part.uvs).tobytes()), hash(np.ascontiguousarray(part.indices).tobytes()))
+        entry = self._cutouts.get(key)
+        if entry is None:
+            classes = triangle_alpha_classes(part.indices, part.uvs, part.texture[..., 3])
+            entry = (np.ascontiguousarray(part.indices[classes != TRANSPARENT], dtype=np.uint32),
+                     bool((classes == MIXED).any()))
+            self._cutouts[key] = entry
+            while len(self._cutouts) > _CUTOUTS_KEPT:
+                self._cutouts.popitem(last=False)
+        else:
+            self._cutouts.move_to_end(key)
+        return entry
 
     def _texture(self, part):
         """(Texture, has_cutout) for part.texture_key, uploading on first use (LRU)."""
