@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from synth.render.base import RENDER_OUTPUT_KEYS
+from synth.render.outputs import range_image
 from synth.render.testmeshes import sphere_head
 from synth.scene import Background, Camera, HeadInstance, Light, SceneSpec
 
@@ -86,17 +87,19 @@ def interior(mask: np.ndarray, margin: int) -> np.ndarray:
 
 def test_output_contract(renderer):
     cam = Camera(200, 160, 250.0, 250.0, 100.0, 80.0)
-    out = renderer.render(make_spec(cam, [0, 0, 500.0]), sphere_head(80.0))
+    spec = make_spec(cam, [0, 0, 500.0])
+    out = renderer.render(spec, sphere_head(80.0))
     assert set(out) == set(RENDER_OUTPUT_KEYS)
     assert out["rgb"].shape == (160, 200, 3) and out["rgb"].dtype == np.uint8
-    for k in ("depth", "range"):
-        assert out[k].shape == (160, 200) and out[k].dtype == np.float32
+    rng = range_image(spec, out["depth"])
+    for a in (out["depth"], rng):
+        assert a.shape == (160, 200) and a.dtype == np.float32
     assert out["mask"].shape == (160, 200) and out["mask"].dtype == bool
     assert out["landmarks"].shape == (68, 2) and out["landmarks"].dtype == np.float32
     assert out["landmarks_visible"].shape == (68,) and out["landmarks_visible"].dtype == bool
     assert out["bbox"].shape == (4,) and out["bbox"].dtype == np.float32
     np.testing.assert_array_equal(out["mask"], out["depth"] > 0)
-    assert (out["range"][~out["mask"]] == 0).all() and (out["depth"][~out["mask"]] == 0).all()
+    assert (rng[~out["mask"]] == 0).all() and (out["depth"][~out["mask"]] == 0).all()
     assert renderer.name.startswith("moderngl-") and "moderngl" in renderer.version
     # solid background is exact away from the head
     np.testing.assert_array_equal(out["rgb"][0, 0], [51, 77, 102])
@@ -108,19 +111,21 @@ def test_depth_and_range_exact(renderer):
     # put the front point (0, 0, -r) on the centre of pixel (140, 110)
     tx = (140.5 - cam.cx) * (tz - r) / cam.fx
     ty = (110.5 - cam.cy) * (tz - r) / cam.fy
-    out = renderer.render(make_spec(cam, [tx, ty, tz]), sphere_head(r))
+    spec = make_spec(cam, [tx, ty, tz])
+    out = renderer.render(spec, sphere_head(r))
+    rng = range_image(spec, out["depth"])
     assert abs(out["depth"][110, 140] - (tz - r)) < 0.05
     z_ref, range_ref = analytic_sphere(cam, [tx, ty, tz], r)
     inner = interior(out["mask"] & np.isfinite(z_ref), 3)
     assert inner.sum() > 5000
     dz = np.abs(out["depth"][inner] - z_ref[inner])
-    dr = np.abs(out["range"][inner] - range_ref[inner])
+    dr = np.abs(rng[inner] - range_ref[inner])
     assert np.median(dz) < 0.05 and dz.max() < 1.0, (np.median(dz), dz.max())
     assert np.median(dr) < 0.05 and dr.max() < 1.0, (np.median(dr), dr.max())
     # range is the exact ray length for the rendered z
     f = np.sqrt(1 + ((np.arange(256) + 0.5 - cam.cx) / cam.fx)[None] ** 2
                 + ((np.arange(256) + 0.5 - cam.cy) / cam.fy)[:, None] ** 2)
-    np.testing.assert_allclose(out["range"], out["depth"] * f, rtol=1e-6, atol=1e-3)
+    np.testing.assert_allclose(rng, out["depth"] * f, rtol=1e-6, atol=1e-3)
     # silhouette: rendered and analytic masks differ only along the edge
     assert (out["mask"] ^ np.isfinite(z_ref)).sum() < 0.02 * out["mask"].sum()
 
@@ -170,15 +175,19 @@ def test_render_scale_half(renderer):
     centre = [15.0, -10.0, 480.0]
     head = sphere_head(80.0)
     full = renderer.render(make_spec(cam, centre), head)
-    half = renderer.render(make_spec(cam, centre, render_scale=0.5), head)
+    half_spec = make_spec(cam, centre, render_scale=0.5)
+    half = renderer.render(half_spec, head)
     assert half["rgb"].shape == (256, 256, 3) and half["depth"].shape == (256, 256)
     np.testing.assert_allclose(half["landmarks"], full["landmarks"])
     # each output pixel carries the exact depth of its low-res pixel centre
-    z_lo, _ = analytic_sphere(cam, centre, 80.0, scale=0.5)
+    z_lo, r_lo = analytic_sphere(cam, centre, 80.0, scale=0.5)
     z_up = np.repeat(np.repeat(z_lo, 2, 0), 2, 1)
     inner = interior(half["mask"] & np.isfinite(z_up), 4)
     dz = np.abs(half["depth"][inner] - z_up[inner])
     assert np.median(dz) < 0.05 and dz.max() < 1.0, (np.median(dz), dz.max())
+    # and its range is that of the same low-res pixel centre
+    dr = np.abs(range_image(half_spec, half["depth"])[inner] - np.repeat(np.repeat(r_lo, 2, 0), 2, 1)[inner])
+    assert np.median(dr) < 0.05 and dr.max() < 1.0, (np.median(dr), dr.max())
     # values are samples, not blends: every depth value occurs in the low-res render
     lo = renderer.rasterize(make_spec(cam, centre), head, 128, 128, background=False)[1]
     assert np.isin(half["depth"][half["mask"]], lo[lo > 0]).all()

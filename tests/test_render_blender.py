@@ -186,7 +186,7 @@ class _FakeRenderer:
         cam = spec.camera
         mask = np.zeros((cam.height, cam.width), bool)
         return {"rgb": np.zeros((cam.height, cam.width, 3), np.uint8), "depth": np.zeros(mask.shape, np.float32),
-                "range": np.zeros(mask.shape, np.float32), "mask": mask,
+                "mask": mask,
                 "landmarks": np.full((68, 2), np.nan, np.float32), "landmarks_visible": np.zeros(68, bool),
                 "bbox": np.zeros(4, np.float32)}
 
@@ -304,11 +304,9 @@ def test_output_contract(blender):
     out = blender.render(make_spec(cam, [0, 0, 500.0]), sphere_head(80.0))
     assert set(out) == set(RENDER_OUTPUT_KEYS)
     assert out["rgb"].shape == (80, 96, 3) and out["rgb"].dtype == np.uint8
-    for k in ("depth", "range"):
-        assert out[k].shape == (80, 96) and out[k].dtype == np.float32
+    assert out["depth"].shape == (80, 96) and out["depth"].dtype == np.float32
     assert out["mask"].dtype == bool and out["mask"].any() and not out["mask"].all()
     np.testing.assert_array_equal(out["mask"], out["depth"] > 0)
-    assert (out["range"][~out["mask"]] == 0).all()
     assert out["landmarks"].shape == (68, 2) and out["landmarks_visible"].shape == (68,)
     assert out["bbox"].shape == (4,)
     np.testing.assert_array_equal(out["rgb"][0, 0], [51, 77, 102])  # solid background, exact bytes
@@ -316,7 +314,7 @@ def test_output_contract(blender):
 
 
 @needs_bpy
-def test_depth_and_range_exact(blender):
+def test_depth_exact(blender):
     cam = Camera(128, 128, 150.0, 150.0, 64.0, 64.0)
     r, tz = 80.0, 500.0
     tx = (70.5 - cam.cx) * (tz - r) / cam.fx   # front point on the centre of pixel (70, 55)
@@ -328,9 +326,6 @@ def test_depth_and_range_exact(blender):
     assert inner.sum() > 1000
     dz = np.abs(out["depth"][inner] - z_ref[inner])
     assert np.median(dz) < 0.05 and dz.max() < 1.0, (np.median(dz), dz.max())
-    f = np.sqrt(1 + ((np.arange(128) + 0.5 - cam.cx) / cam.fx)[None] ** 2
-                + ((np.arange(128) + 0.5 - cam.cy) / cam.fy)[:, None] ** 2)
-    np.testing.assert_allclose(out["range"], out["depth"] * f, rtol=1e-6, atol=1e-3)
     assert (out["mask"] ^ np.isfinite(z_ref)).sum() < 0.03 * out["mask"].sum()
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from synth.pose import rotation_from_euler
+from synth.render.outputs import range_image
 from synth.scene import Background, Camera, HeadInstance, Light, SceneSpec
 
 pytest.importorskip("anny")
@@ -38,13 +39,17 @@ def renderer():
     r.close()
 
 
-def render(renderer, bank, pitch=0.0, yaw=0.0, roll=0.0, identity=0):
-    spec = SceneSpec(
+def make_spec(pitch=0.0, yaw=0.0, roll=0.0, identity=0) -> SceneSpec:
+    return SceneSpec(
         index=0, seed=0, camera=CAM,
         head=HeadInstance(identity=identity, rotation=rotation_from_euler(pitch, yaw, roll), translation=T),
         light=Light(direction=np.array([0.0, 0.0, -1.0]), intensity=1.0, color=np.ones(3)),
         background=Background(kind="solid", color=np.array([0.2, 0.2, 0.2])),
     )
+
+
+def render(renderer, bank, pitch=0.0, yaw=0.0, roll=0.0, identity=0):
+    spec = make_spec(pitch, yaw, roll, identity)
     head = bank.get(identity)
     out = renderer.render(spec, head)
     R = spec.head.rotation
@@ -156,6 +161,6 @@ def test_depth_and_range_are_consistent(renderer, bank):
     m = out["mask"]
     v, u = np.nonzero(m)
     expected = out["depth"][v, u] * np.sqrt(1 + ((u + 0.5 - CAM.cx) / CAM.fx) ** 2 + ((v + 0.5 - CAM.cy) / CAM.fy) ** 2)
-    np.testing.assert_allclose(out["range"][v, u], expected, rtol=1e-5)
+    np.testing.assert_allclose(range_image(make_spec(), out["depth"])[v, u], expected, rtol=1e-5)
     # a head at 900 mm: every head pixel lies within the head's extent around the centre
     assert 750 < out["depth"][m].min() < 900 < out["depth"][m].max() < 1050

@@ -11,9 +11,9 @@ outputs as the rasteriser (``synth.render.gl``) for the same ``SceneSpec``:
   rasteriser paints);
 * depth: Cycles' Z pass, planar camera z in mm (0 = no head). With the
   default pixel filter of 0.01 px every camera ray goes through the pixel
-  centre, so depth, range and mask are sampled exactly where the rasteriser
+  centre, so depth and mask are sampled exactly where the rasteriser
   samples them (the parity test holds them to IoU >= 0.95 and 1 mm);
-* range = depth * sqrt(1 + ((u-cx)/fx)^2 + ((v-cy)/fy)^2); mask = depth > 0;
+  ``outputs.range_image`` turns depth into range; mask = depth > 0;
 * landmarks / visibility / bbox from ``synth.render.geometry`` with the same
   camera, i.e. identical to the rasteriser's.
 

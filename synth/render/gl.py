@@ -15,8 +15,7 @@ the rest in numpy:
 * depth: planar z (mm) written by the fragment shader from the perspective-
   correctly interpolated camera-space z, i.e. exactly the z of the triangle
   plane on the pixel-centre ray (float32 rounding only), 0 = empty;
-* range = depth * sqrt(1 + ((u-cx)/fx)^2 + ((v-cy)/fy)^2) at pixel centres;
-* mask = depth > 0; landmarks / visibility / bbox from ``synth.render.geometry``.
+* mask = depth > 0 (range, if wanted: ``outputs.range_image``); landmarks / visibility / bbox from ``synth.render.geometry``.
 
 Projection: ``geometry.gl_projection`` reproduces the OpenCV intrinsics exactly
 (u = fx*x/z + cx, v = fy*y/z + cy, pixel centres at +0.5) and puts image row 0 in
