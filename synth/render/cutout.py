@@ -52,9 +52,10 @@ def triangle_alpha_classes(indices: np.ndarray, uvs: np.ndarray, alpha: np.ndarr
     uv = np.asarray(uvs, np.float64)
     # texel-centre coordinates: texel (i, j) has its centre at (i, j)
     pts = np.stack([uv[:, 0] * w - 0.5, (1.0 - uv[:, 1]) * h - 0.5], 1)
-    tri = pts[np.asarray(indices, np.int64)]                                  # (F, 3, 2)
+    idx = np.asarray(indices, np.int64)
+    tri = pts[idx]                                                            # (F, 3, 2)
     out = np.full(len(tri), MIXED, np.uint8)
-    inside = ((uv[:, 0] >= 0) & (uv[:, 0] <= 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= 1))[np.asarray(indices)].all(1)
+    inside = ((uv[:, 0] >= 0) & (uv[:, 0] <= 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= 1))[idx].all(1)
     lo = np.floor(tri.min(1)).astype(np.int64) - 1
     hi = np.ceil(tri.max(1)).astype(np.int64) + 2
     lo = np.maximum(lo, 0)

@@ -61,7 +61,7 @@ from torch import nn
 from .backbones.googlenet import googlenet_tail, googlenet_trunk
 from .base import ModelError, PoseModel
 from .registry import register_model
-from .spec import InputSpec, Recipe
+from .spec import InputSpec, Recipe, input_size_pair
 
 N_COARSE = 4
 #: the paper's input size (W, H); ``input_size`` builds a model for another multiple of 16 of at least 128.
@@ -119,9 +119,9 @@ class C2FConfig:
 def check_input_size(input_size) -> tuple[int, int]:
     """(W, H) ints of a valid coarse-to-fine input size; ModelError naming the allowed sizes otherwise."""
     try:
-        w, h = (int(v) for v in input_size)
-        ok = (w, h) == tuple(input_size)
-    except (TypeError, ValueError):
+        w, h = input_size_pair(input_size)
+        ok = (w, h) == tuple(input_size)  # whole numbers only: 128.5 is not rounded to 128
+    except ValueError:
         ok = False
     if not ok or min(w, h) < MIN_INPUT or w % SIZE_MULTIPLE or h % SIZE_MULTIPLE:
         raise ModelError(
