@@ -422,6 +422,69 @@ def test_nearest_resampling_and_range_factor_at(src, dst):
     img = np.random.default_rng(0).random((h, w)).astype(np.float32)
     iy, ix = geometry.nearest_index(h, H), geometry.nearest_index(w, W)
     np.testing.assert_array_equal(geometry.resize_nearest(img, W, H), img[iy[:, None], ix[None, :]])
+    assert geometry.resize_nearest(img, W, H).flags.c_contiguous  # depth is stored straight from it
     np.testing.assert_array_equal(geometry.resize_nearest(img > 0.5, W, H), (img > 0.5)[iy[:, None], ix[None, :]])
     cam = Camera(w, h, 1.3 * w, 1.1 * h, 0.45 * w, 0.55 * h)
     np.testing.assert_array_equal(geometry.range_factor_at(cam, iy, ix), geometry.range_factor(cam)[iy[:, None], ix[None, :]])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 24, 37, 64])
+def test_specular_power_glsl_is_the_power(n):
+    """The unrolled repeated squaring multiplies out to x ** n (its statements read as Python too)."""
+    from synth.render.gl import specular_power_glsl
+
+    code = specular_power_glsl(n)
+    assert "pow(" not in code
+    body = code.split("float r; ")[1].split(" return r;")[0]
+    for x in (0.0, 0.3, 0.9, 0.999, 1.0):
+        env = {"b": x}
+        exec(body.replace(";", "\n").replace("\n ", "\n"), {}, env)
+        assert env["r"] == pytest.approx(x ** n, rel=1e-12, abs=1e-300)
+    assert "pow(x, 24.5)" in specular_power_glsl(24.5)  # other exponents keep pow
+
+
+def test_unrolled_specular_matches_pow(renderer):
+    """Whole shininess (squaring) and a hair above it (GLSL pow) give the same highlight within a grey level."""
+    cam = Camera(128, 128, 220.0, 220.0, 64.0, 64.0)
+    head = sphere_head(70.0)
+    spec = make_spec(cam, [0.0, 0.0, 420.0])
+    pow_r = _make_renderer(renderer.backend, shininess=24.000001, ks=0.5)
+    sq_r = _make_renderer(renderer.backend, shininess=24.0, ks=0.5)
+    try:
+        a, b = sq_r.render(spec, head), pow_r.render(spec, head)
+    finally:
+        pow_r.close(), sq_r.close()
+    skin = a["mask"]
+    assert a["rgb"][skin].max() > renderer.render(spec, head)["rgb"][skin].max()  # ks=0.5 shows a highlight
+    assert np.abs(a["rgb"].astype(int) - b["rgb"])[skin].max() <= 1
+
+
+def test_value_noise_is_the_smoothstep_bilinear_octave_sum():
+    """value_noise (one block matrix product) equals the octave-by-octave definition: each grid
+    interpolated smoothstep-bilinearly at the pixel centres, weighted, summed (float rounding only)."""
+    from synth.render.background import NOISE_OCTAVES, value_noise
+
+    def reference(rng, width, height, channels, octaves):
+        longer, total = max(width, height), sum(w for _, w in octaves)
+        out = np.zeros((height, width, channels))
+        for cells, weight in octaves:
+            gx, gy = max(1, round(cells * width / longer)), max(1, round(cells * height / longer))
+            grid = rng.random((gy + 1, gx + 1, channels), dtype=np.float32).astype(np.float64)
+
+            def taps(n, g):
+                t = (np.arange(n) + 0.5) * g / n
+                i = np.minimum(np.floor(t).astype(int), g - 1)
+                f = t - i
+                return i, f * f * (3 - 2 * f)
+
+            (iy, fy), (ix, fx) = taps(height, gy), taps(width, gx)
+            rows = grid[iy] * (1 - fy)[:, None, None] + grid[iy + 1] * fy[:, None, None]
+            out += weight / total * (rows[:, ix] * (1 - fx)[None, :, None] + rows[:, ix + 1] * fx[None, :, None])
+        return out
+
+    for seed, (w, h, c) in enumerate([(64, 64, 1), (50, 37, 3), (7, 19, 2), (2, 2, 1)]):
+        got = value_noise(np.random.default_rng(seed), w, h, c, NOISE_OCTAVES)
+        ref = reference(np.random.default_rng(seed), w, h, c, NOISE_OCTAVES)
+        assert got.shape == (h, w, c) and got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, atol=1e-6)
+        assert -1e-6 <= got.min() and got.max() <= 1.0 + 1e-6

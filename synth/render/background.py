@@ -6,9 +6,9 @@
 * ``"solid"``: ``bg.color`` everywhere;
 * ``"noise"``: smooth value noise -- octaves of random grids drawn from
   ``numpy.random.Generator(PCG64(bg.seed))``, smoothstep-bilinearly interpolated
-  at the pixel centres of a 4x coarser grid (elementwise numpy) and bilinearly
+  at the pixel centres of a 4x coarser grid (one matrix product) and bilinearly
   upsampled with PIL; brightness-modulated around ``bg.color`` with a faint
-  per-channel colour wobble. Bit-identical for the same seed and size;
+  per-channel colour wobble. The same bytes for the same seed and size on one machine;
 * ``"image"``: the file at ``bg.image_path`` loaded with PIL, RGB, resized
   (bilinear) to the frame; cached per (path, size).
 
@@ -49,25 +49,52 @@ def _axis_taps(n_pix: int, n_cells: int):
     return i0, i0 + 1, f
 
 
-def value_noise(rng: np.random.Generator, width: int, height: int, channels: int,
-                octaves) -> np.ndarray:
-    """(height, width, channels) float32 smooth noise in [0, 1] from ``rng``
-    (elementwise numpy only, so bit-identical everywhere)."""
+def _axis_weights(n_pix: int, n_cells: int) -> np.ndarray:
+    """(n_pix, n_cells + 1) float32: row p holds the two smoothstep-bilinear weights of pixel p."""
+    i0, i1, f = _axis_taps(n_pix, n_cells)
+    m = np.zeros((n_pix, n_cells + 1), np.float32)
+    rows = np.arange(n_pix)
+    m[rows, i0] = 1.0 - f
+    m[rows, i1] += f
+    return m
+
+
+@lru_cache(maxsize=256)
+def _octave_weights(width: int, height: int, octaves: tuple):
+    """(Wy (height, sum gy+1), WxT (sum gx+1, width), [(gy+1, gx+1)] per octave): every octave's
+    interpolation side by side, its weight / total folded into Wy (read-only)."""
     longer = max(width, height)
-    out = np.zeros((height, width, channels), np.float32)
     total = sum(w for _, w in octaves)
+    wy, wx, shapes = [], [], []
     for cells, weight in octaves:
         gx = max(1, round(cells * width / longer))
         gy = max(1, round(cells * height / longer))
-        grid = rng.random((gy + 1, gx + 1, channels), dtype=np.float32)
-        y0, y1, fy = _axis_taps(height, gy)
-        x0, x1, fx = _axis_taps(width, gx)
-        # ``take`` gathers: the same values as grid[y0] / rows[:, x0] at half the time
-        g0 = grid.take(y0, axis=0)
-        rows = g0 + (grid.take(y1, axis=0) - g0) * fy[:, None, None]      # (H, gx+1, C)
-        r0 = rows.take(x0, axis=1)
-        out += (weight / total) * (r0 + (rows.take(x1, axis=1) - r0) * fx[None, :, None])
-    return out
+        wy.append(_axis_weights(height, gy) * np.float32(weight / total))
+        wx.append(_axis_weights(width, gx))
+        shapes.append((gy + 1, gx + 1))
+    out = np.hstack(wy), np.ascontiguousarray(np.hstack(wx).T)
+    for a in out:
+        a.flags.writeable = False
+    return out + (tuple(shapes),)
+
+
+def value_noise(rng: np.random.Generator, width: int, height: int, channels: int,
+                octaves) -> np.ndarray:
+    """(height, width, channels) float32 smooth noise in [0, 1] from ``rng``.
+
+    Octave k is a (gy+1, gx+1) grid of uniform values, interpolated smoothstep-bilinearly at
+    the pixel centres: Wy_k @ grid @ Wx_k^T. All octaves are one product: the grids sit on
+    the diagonal of a block matrix between the side-by-side weights (0.22 vs 0.53 ms per
+    coarse noise image for one elementwise pass per octave). BLAS sums the two taps, so the
+    bytes are the same run to run on one machine; another CPU may round a value differently.
+    """
+    wy, wxt, shapes = _octave_weights(int(width), int(height), tuple(octaves))
+    blocks = np.zeros((channels, wy.shape[1], wxt.shape[0]), np.float32)
+    y = x = 0
+    for gy, gx in shapes:  # drawn octave by octave, in the order given
+        blocks[:, y:y + gy, x:x + gx] = rng.random((gy, gx, channels), dtype=np.float32).transpose(2, 0, 1)
+        y, x = y + gy, x + gx
+    return (wy @ blocks @ wxt).transpose(1, 2, 0)
 
 
 def noise_coarse(bg: Background, width: int, height: int) -> np.ndarray:
