@@ -198,10 +198,24 @@ def _background_images(folder: str) -> tuple[str, ...]:
     return tuple(str(p) for p in files)
 
 
+BACKGROUND_KINDS = ("solid", "noise", "image")
+
+
+@lru_cache(maxsize=8)
+def _kind_cdf(weights: tuple[float, float, float]) -> np.ndarray:
+    """The cumulative distribution ``Generator.choice(3, p=weights / sum)`` searches."""
+    p = np.array(weights, dtype=np.float64)
+    cdf = (p / p.sum()).cumsum()
+    cdf /= cdf[-1]
+    cdf.flags.writeable = False
+    return cdf
+
+
 def sample_background(cfg: SynthConfig, rng: np.random.Generator) -> Background:
     b = cfg.background
-    weights = np.array([b.solid, b.noise, b.image], dtype=np.float64)
-    kind = ("solid", "noise", "image")[int(rng.choice(3, p=weights / weights.sum()))]
+    # what rng.choice(3, p=...) does (one double, searched in the cdf), without its 20 us of checks
+    cdf = _kind_cdf((float(b.solid), float(b.noise), float(b.image)))
+    kind = BACKGROUND_KINDS[int(cdf.searchsorted(rng.random(), side="right"))]
     color = rng.uniform(0.05, 0.95, size=3)
     seed = int(rng.integers(0, 2**31 - 1))
     path = None

@@ -98,3 +98,29 @@ def test_uniform_so3_and_histogram_modes(tmp_path):
     cfg = load_config(PIPELINE, overrides=["pose.mode=histogram", f"pose.histogram_file={tmp_path / 'target.npy'}"])
     e = np.array([euler_from_rotation(sample_scene(cfg, 0, i).head.rotation) for i in range(300)])
     assert abs(e[:, 1].mean() - 40) < 3 and e[:, 1].min() > 20
+
+
+@pytest.mark.parametrize("weights", [(0.3, 0.7, 0.0), (1.0, 0.0, 0.0), (0.2, 0.5, 0.3), (0.0, 0.0, 2.0), (1.0, 2.0, 3.0)])
+def test_background_kind_is_the_draw_of_generator_choice(weights, tmp_path):
+    """sample_background picks the kind as ``rng.choice(3, p=weights / sum)`` would: the same kind
+    from the same single draw, so every later draw of the sample is unchanged."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from synth.sampling import BACKGROUND_KINDS, sample_background
+
+    for name in ("a.png", "b.png", "c.jpg"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name)
+    files = sorted(str(p) for p in tmp_path.iterdir())
+    cfg = load_config(PIPELINE)
+    cfg = replace(cfg, background=replace(cfg.background, solid=weights[0], noise=weights[1], image=weights[2],
+                                          image_folder=str(tmp_path)))
+    p = np.array(weights) / sum(weights)
+    for seed in range(300):
+        ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+        bg = sample_background(cfg, ours)
+        assert bg.kind == BACKGROUND_KINDS[int(theirs.choice(3, p=p))]
+        np.testing.assert_array_equal(bg.color, theirs.uniform(0.05, 0.95, size=3))
+        assert bg.seed == int(theirs.integers(0, 2**31 - 1))
+        assert bg.image_path == (files[int(theirs.integers(len(files)))] if bg.kind == "image" else None)
