@@ -86,11 +86,11 @@ uniform vec3 u_light_dir;    // unit, camera frame, toward the light
 uniform vec3 u_light_col;    // intensity * color (linear)
 uniform vec3 u_ambient;      // ambient * color (linear)
 uniform float u_ks;          // specular strength (0 = none)
-uniform float u_shininess;
 uniform bool u_two_sided;    // flip normals that face away from the camera
 in vec3 in_pos;
 in vec3 in_nrm;
 in vec2 in_uv;
+%s
 out float v_z;
 out vec3 v_diffuse;          // multiplies the linear albedo
 out vec3 v_specular;         // added after
@@ -105,13 +105,37 @@ void main() {
     v_specular = vec3(0.0);
     if (u_ks > 0.0 && nl > 0.0) {
         vec3 h = normalize(u_light_dir + view);
-        v_specular = u_ks * pow(max(dot(n, h), 0.0), u_shininess) * u_light_col;
+        v_specular = u_ks * specular_power(max(dot(n, h), 0.0)) * u_light_col;
     }
     v_z = p.z;
     v_uv = vec2(in_uv.x, 1.0 - in_uv.y);   // texture rows are uploaded top-first
     gl_Position = u_proj * vec4(p, 1.0);
 }
 """
+
+
+
+def specular_power_glsl(shininess: float) -> str:
+    """GLSL ``float specular_power(float x)``: x ** shininess, x in [0, 1].
+
+    A whole exponent (1..1024) is unrolled into repeated squaring (24: five products):
+    llvmpipe evaluates ``pow`` as exp2(log2) polynomials per vertex, which cost 7 % of a
+    frame's CPU (paired A/B); the products round differently from ``pow`` by at most one
+    grey level on a handful of highlight pixels. Other exponents keep ``pow``.
+    """
+    n = float(shininess)
+    if not (n == int(n) and 1 <= n <= 1024):
+        return f"float specular_power(float x) {{ return pow(x, {n!r}); }}"
+    steps, k, first = [], int(n), True
+    while k:
+        if k & 1:
+            steps.append("r = b;" if first else "r *= b;")
+            first = False
+        k >>= 1
+        if k:
+            steps.append("b *= b;")
+    return "float specular_power(float x) { float b = x; float r; " + " ".join(steps) + " return r; }"
+
 
 _FRAGMENT_SHADER = """
 #version 330
@@ -226,7 +250,8 @@ class GLRenderer:
         self._bg_textures: OrderedDict = OrderedDict()  # ("noise", h/4, w/4) | ("image", path, w, h)
         with self.ctx:
             # two head programs: opaque (early z) and cutout (alpha discard)
-            self._progs = {cut: self.ctx.program(vertex_shader=_VERTEX_SHADER,
+            vertex_shader = _VERTEX_SHADER % specular_power_glsl(self.shininess)
+            self._progs = {cut: self.ctx.program(vertex_shader=vertex_shader,
                                                  fragment_shader=_FRAGMENT_SHADER % int(cut))
                            for cut in (False, True)}
             self._bg_prog = self.ctx.program(vertex_shader=_BG_VERTEX_SHADER,
@@ -480,10 +505,9 @@ class GLRenderer:
             fbo.viewport = view
             fbo.use()
             fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=view)
-            for prog in self._progs.values():
+            for prog in {vao.program for vao, _, _, _ in entries}:  # the programs this head draws with
                 for k, v in frame.items():
                     self._set(prog, k, v)
-                self._set(prog, "u_shininess", value=self.shininess)
             ctx.enable(moderngl.DEPTH_TEST)
             for vao, _, _, part in entries:
                 self._texture(part)[0].use(0)
