@@ -64,9 +64,9 @@ def build_renderer(cfg: SynthConfig):
     from synth.render.gl import GLRenderer
 
     if blender is None:
-        return GLRenderer(backend=r.gl_context)
+        return GLRenderer(backend=r.gl_context, mipmaps=r.gl_mipmaps)
     try:
-        gl = GLRenderer(backend=r.gl_context)
+        gl = GLRenderer(backend=r.gl_context, mipmaps=r.gl_mipmaps)
     except Exception:
         blender.close()
         raise

@@ -38,6 +38,7 @@ def test_overrides_and_hash():
     ("heads.source=user", "heads.user_folder"),
     ("pose.mode=histogram", "pose.histogram_file"),
     ("background.image=1.0", "background.image_folder"),
+    ("renderer.gl_mipmaps=cubic", "renderer.gl_mipmaps"),
 ])
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:

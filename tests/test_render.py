@@ -345,6 +345,15 @@ def test_cut_out_triangles_are_dropped_with_the_same_image(renderer):
 
 
 def test_parts_that_only_see_kept_texels_skip_the_alpha_test(renderer):
+    # trilinear throughout: the cut-out texture is always trilinear, its opaque copy would not be
+    renderer = _make_renderer(renderer.backend, mipmaps="linear")
+    try:
+        _only_kept_texels(renderer)
+    finally:
+        renderer.close()
+
+
+def _only_kept_texels(renderer):
     head = _half_cut_sphere()
     part = head.parts[0]
     # all UVs inside the kept half, away from the texture's edges (a repeating texture's edge
@@ -488,3 +497,35 @@ def test_value_noise_is_the_smoothstep_bilinear_octave_sum():
         assert got.shape == (h, w, c) and got.dtype == np.float32
         np.testing.assert_allclose(got, ref, atol=1e-6)
         assert -1e-6 <= got.min() and got.max() <= 1.0 + 1e-6
+
+
+def test_mipmaps_nearest_for_opaque_textures_only(renderer):
+    """mipmaps="nearest" filters opaque textures bilinearly in the nearest mip level, keeps cut-out
+    textures trilinear, and draws a head within a fraction of a grey level of trilinear."""
+    import moderngl
+
+    from synth.heads.mesh import HeadMesh
+
+    cam = Camera(128, 128, 300.0, 300.0, 64.0, 64.0)
+    head = sphere_head(70.0)  # small in the frame: minified texture, several mip levels in play
+    tex = head.parts[0].texture.copy()
+    tex[:8, :8, 3] = 0  # one cut-out corner
+    cut_part = dataclasses.replace(head.parts[0], name="cards", texture=tex, texture_key="test/cut-corner")
+    cut_head = HeadMesh(identity=1, parts=(cut_part,), landmarks=head.landmarks)
+    spec = make_spec(cam, [0.0, 0.0, 900.0], rotation=rot_y(30.0))
+    near, lin = _make_renderer(renderer.backend, mipmaps="nearest"), _make_renderer(renderer.backend, mipmaps="linear")
+    try:
+        a, b = near.render(spec, head), lin.render(spec, head)
+        near.render(spec, cut_head)
+        filters = {key: t.filter for key, (t, _) in near._textures.items()}
+        assert all(t.filter[0] == moderngl.LINEAR_MIPMAP_LINEAR for t, _ in lin._textures.values())
+    finally:
+        near.close(), lin.close()
+    assert filters[head.parts[0].texture_key][0] == moderngl.LINEAR_MIPMAP_NEAREST
+    assert filters["test/cut-corner"][0] == moderngl.LINEAR_MIPMAP_LINEAR
+    diff = np.abs(a["rgb"].astype(int) - b["rgb"])[a["mask"]]
+    assert diff.max() > 0 and diff.mean() < 2.0  # a real difference, and a small one (sharp test texture)
+    from synth.render.gl import GLRenderer
+
+    with pytest.raises(ValueError, match="mipmaps"):
+        GLRenderer(renderer.backend, mipmaps="cubic")
