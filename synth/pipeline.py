@@ -10,13 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from synth.config import SynthConfig
+from synth.depth import depth_mm_u16
 from synth.effects import apply_effects, occluded_fraction
 from synth.pose import coarse_category, euler_from_rotation
 from synth.scene import SceneSpec
 from synth.sampling import sample_scene
-
-#: Largest depth a uint16 mm depth map can hold.
-MAX_DEPTH_MM = 65535
 
 
 def build_head_bank(cfg: SynthConfig, seed: int):
@@ -120,7 +118,7 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
     """
     R = spec.head.rotation
     euler = euler_from_rotation(R)
-    depth = np.clip(np.rint(rendered["depth"]), 0, MAX_DEPTH_MM).astype(np.uint16)
+    depth = depth_mm_u16(rendered["depth"])
     out = {
         "index": spec.index,
         "seed": spec.seed,

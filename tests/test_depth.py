@@ -110,3 +110,13 @@ def test_face_crop_normalised():
     assert crop[128, 128] > 0.95                       # nearest point (sphere front) near 1
     with_nan = face_crop(depth, [np.nan] * 4, mask=depth > 0)
     assert with_nan.max() == pytest.approx(1.0)
+
+
+def test_depth_mm_u16_rounds_half_even_and_saturates():
+    from synth.depth import MAX_DEPTH_MM, depth_mm_u16
+
+    z = np.array([[0.0, 0.5, 1.5, 2.4999, 612.5, 613.5], [-3.0, 65534.6, 70000.0, 1e9, 0.49, 999.51]], np.float32)
+    np.testing.assert_array_equal(depth_mm_u16(z), np.clip(np.rint(z), 0, MAX_DEPTH_MM).astype(np.uint16))
+    assert depth_mm_u16(z).dtype == np.uint16 and depth_mm_u16(z)[0, 4] == 612 and depth_mm_u16(z)[1, 2] == 65535
+    z64 = np.array([600.4999999999, 600.5000000001])  # float64 input is rounded at its own precision
+    np.testing.assert_array_equal(depth_mm_u16(z64), [600, 601])
