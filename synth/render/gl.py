@@ -116,7 +116,6 @@ void main() {
 """
 
 
-
 def specular_power_glsl(shininess: float) -> str:
     """GLSL ``float specular_power(float x)``: x ** shininess, x in [0, 1].
 
