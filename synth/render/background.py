@@ -38,7 +38,6 @@ _image_cache: OrderedDict = OrderedDict()
 NOISE_SUBSAMPLE = 4
 
 
-@lru_cache(maxsize=64)
 def _axis_taps(n_pix: int, n_cells: int):
     """Smoothstep-bilinear taps (i0, i1, f) of the n_cells+1 grid nodes at the pixel
     centres of an n_pix axis."""

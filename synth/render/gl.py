@@ -64,7 +64,7 @@ import numpy as np
 from synth.heads.mesh import HeadMesh
 from synth.render import geometry
 from synth.render.background import image_background, noise_coarse, solid_rgb
-from synth.render.cutout import MIXED, TRANSPARENT, triangle_alpha_classes
+from synth.render.cutout import ALPHA_CUT, MIXED, TRANSPARENT, triangle_alpha_classes
 from synth.render.outputs import render_outputs, render_size
 from synth.scene import SceneSpec
 
@@ -407,7 +407,7 @@ class GLRenderer:
             raise ValueError(f"texture of part {part.name!r} must be (H, W, 4) uint8, got {img.shape}")
         tex = self.ctx.texture((img.shape[1], img.shape[0]), 4, img)
         tex.build_mipmaps()
-        cutout = bool((img[..., 3] < 128).any())
+        cutout = bool((img[..., 3] < ALPHA_CUT).any())
         nearest = self.mipmaps == "nearest" and not cutout
         tex.filter = (moderngl.LINEAR_MIPMAP_NEAREST if nearest else moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         entry = (tex, cutout)
