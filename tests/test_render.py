@@ -261,6 +261,31 @@ def determinism_spec():
                      background=Background("noise", np.array([0.6, 0.5, 0.4]), seed=11))
 
 
+def test_a_frame_does_not_depend_on_the_frame_before(renderer):
+    """The solid colour is the clear colour and the noise pass masks the z attachment: neither
+    state may leak into the next frame (a worker renders specs in any order)."""
+    cam = Camera(160, 128, 200.0, 210.0, 82.0, 61.0)
+    head = sphere_head(70.0)
+    specs = [make_spec(cam, [5.0, -3.0, 520.0], rotation=rot_y(-20.0), background=bg, render_scale=scale)
+             for bg, scale in ((Background("noise", np.array([0.4, 0.5, 0.6]), seed=3), 1.0),
+                               (Background("solid", np.array([0.9, 0.1, 0.3])), 1.0),
+                               (Background("solid", np.array([0.2, 0.3, 0.4])), 0.6),
+                               (Background("noise", np.array([0.7, 0.6, 0.2]), seed=4), 0.6))]
+    alone = []
+    for spec in specs:
+        fresh = _make_renderer("auto")
+        try:
+            alone.append(fresh.render(spec, head))
+        finally:
+            fresh.close()
+    for order in ((0, 1, 2, 3), (3, 2, 1, 0), (1, 0, 3, 2)):
+        for i in order:
+            out = renderer.render(specs[i], head)
+            for key in ("rgb", "depth", "mask"):
+                np.testing.assert_array_equal(out[key], alone[i][key])
+            assert (out["depth"][~out["mask"]] == 0).all()
+
+
 def test_determinism_across_renderers_and_processes(renderer):
     head = sphere_head(70.0)
     a = renderer.render(determinism_spec(), head)

@@ -6,12 +6,12 @@ a framebuffer object with two colour attachments -- RGBA8 shaded colour and R32F
 camera-space z in mm -- plus a depth renderbuffer, reads both back, and derives
 the rest in numpy:
 
-* rgb: read back directly -- a full-screen pass paints the background
-  (solid colour; the coarse ``background.noise_coarse`` image upsampled by
-  bilinear texture filtering; or the cached ``background.image_background``
-  sampled texel-exactly) -- the same bytes as ``background.make_background``
-  gives other backends (checked on llvmpipe) -- drawn after the head on the
-  far plane so early z skips covered pixels;
+* rgb: read back directly. The background is the same bytes as
+  ``background.make_background`` gives other backends (checked on llvmpipe): a
+  solid colour is the clear colour; otherwise a full-screen pass, drawn after the
+  head on the far plane so early z skips covered pixels, paints the coarse
+  ``background.noise_coarse`` image upsampled by bilinear texture filtering, or the
+  cached ``background.image_background`` sampled texel-exactly;
 * depth: planar z (mm) written by the fragment shader from the perspective-
   correctly interpolated camera-space z, i.e. exactly the z of the triangle
   plane on the pixel-centre ray (float32 rounding only), 0 = empty;
@@ -172,15 +172,16 @@ _BG_FRAGMENT_SHADER = """
 #version 330
 uniform sampler2D u_bg;
 uniform vec2 u_size;       // framebuffer size in pixels
-uniform vec3 u_color;
-uniform bool u_use_tex;
-layout(location = 0) out vec4 f_color;
-layout(location = 1) out float f_z;
+layout(location = 0) out vec4 f_color;   // the z attachment is write-masked during this pass
 void main() {
-    f_color = u_use_tex ? vec4(texture(u_bg, gl_FragCoord.xy / u_size).rgb, 1.0) : vec4(u_color, 1.0);
-    f_z = 0.0;
+    f_color = vec4(texture(u_bg, gl_FragCoord.xy / u_size).rgb, 1.0);
 }
 """
+
+#: Framebuffer.color_mask values: both attachments, shaded colour only, camera z only
+_WRITE_BOTH = ((True,) * 4, (True,) * 4)
+_WRITE_COLOR = ((True,) * 4, (False,) * 4)
+_WRITE_Z = ((False,) * 4, (True,) * 4)
 
 
 def _choose_backends(backend: str) -> list[str]:
@@ -461,28 +462,53 @@ class GLRenderer:
             tex.write(rgba)
         return tex
 
-    def _draw_background(self, bg, width: int, height: int) -> None:
-        """Paint every pixel of the bound framebuffer: colour = background, z = 0."""
-        prog = self._bg_prog
+    def _background_texture(self, bg, width: int, height: int):
+        """The texture the background pass samples for ``bg`` (None for a solid colour, which the
+        clear paints). Filled before the frame's first draw: llvmpipe flushes (rasterises) the
+        pending scene when a texture it may sample is rewritten, which cost a second pass over
+        every tile when the noise was uploaded between the head and the background."""
         if bg.kind == "solid":
-            self._set(prog, "u_use_tex", value=False)
-            self._set(prog, "u_color", (solid_rgb(bg.color) / np.float32(255.0)).astype(np.float32).tobytes())
-        elif bg.kind == "noise":
+            return None
+        if bg.kind == "noise":
             small = noise_coarse(bg, width, height)  # rewritten every frame: keyed by its shape only
-            self._bg_texture(("noise",) + small.shape[:2], small, True, True).use(1)
-            self._set(prog, "u_use_tex", value=True)
-        elif bg.kind == "image":
+            return self._bg_texture(("noise",) + small.shape[:2], small, True, True)
+        if bg.kind == "image":
             if not bg.image_path:
                 raise ValueError("Background kind 'image' needs image_path")
             key = ("image", str(bg.image_path), width, height)
             fresh = key not in self._bg_textures
             img = image_background(str(bg.image_path), width, height) if fresh else None
-            self._bg_texture(key, img, False, fresh).use(1)
-            self._set(prog, "u_use_tex", value=True)
-        else:
-            raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image)")
-        self._set(prog, "u_size", value=(float(width), float(height)))
+            return self._bg_texture(key, img, False, fresh)
+        raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image)")
+
+    @staticmethod
+    def _clear(fbo, rgb) -> None:
+        """Clear the whole framebuffer: colour = rgb (0..1) with alpha 1, camera z = 0, depth = 1.
+
+        Unscissored per-attachment clears stay on llvmpipe's fast clear path (a clear limited to
+        the viewport is drawn as a quad), and a solid background needs no pass of its own.
+        """
+        fbo.color_mask = _WRITE_COLOR
+        fbo.clear(float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0, depth=1.0)
+        fbo.color_mask = _WRITE_Z
+        fbo.depth_mask = False
+        fbo.clear(0.0, 0.0, 0.0, 0.0)
+        fbo.color_mask = _WRITE_BOTH
+        fbo.depth_mask = True
+
+    def _draw_background(self, fbo, tex, width: int, height: int) -> None:
+        """Paint the background texture behind the drawn head: colour only, on the far plane."""
+        ctx = self.ctx
+        ctx.disable(moderngl.CULL_FACE)
+        ctx.depth_func = "<="
+        fbo.depth_mask = False
+        fbo.color_mask = _WRITE_COLOR
+        tex.use(1)
+        self._set(self._bg_prog, "u_size", value=(float(width), float(height)))
         self._bg_vao.render(moderngl.TRIANGLES, vertices=3)
+        ctx.depth_func = "<"
+        fbo.depth_mask = True
+        fbo.color_mask = _WRITE_BOTH
 
     # ------------------------------------------------------------------ render
     def rasterize(self, spec: SceneSpec, head: HeadMesh, width: int, height: int,
@@ -508,14 +534,17 @@ class GLRenderer:
             "u_light_col": (col * light.intensity).astype(np.float32).tobytes(),
             "u_ambient": (col * light.ambient).astype(np.float32).tobytes(),
         }
+        bg = spec.background
         with ctx:
             entries = self._head_entries(head)
+            bg_tex = self._background_texture(bg, width, height) if background else None
             # one framebuffer per output size; a smaller render (render_scale < 1) uses its lower-left corner
             fbo = self._framebuffer(max(width, int(spec.camera.width)), max(height, int(spec.camera.height)))
+            fbo.use()
+            solid = background and bg.kind == "solid"
+            self._clear(fbo, solid_rgb(bg.color) / np.float32(255.0) if solid else (0.0, 0.0, 0.0))
             view = (0, 0, width, height)
             fbo.viewport = view
-            fbo.use()
-            fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=view)
             for prog in {vao.program for vao, _, _, _ in entries}:  # the programs this head draws with
                 for k, v in frame.items():
                     self._set(prog, k, v)
@@ -531,14 +560,8 @@ class GLRenderer:
                 self._set(prog, "u_two_sided", value=not cull)
                 self._set(prog, "u_ks", value=self.ks if part.name in self.specular_parts else 0.0)
                 vao.render(moderngl.TRIANGLES)
-            if background:
-                # after the head, on the far plane: early z skips the covered pixels
-                ctx.disable(moderngl.CULL_FACE)
-                ctx.depth_func = "<="
-                ctx.depth_mask = False
-                self._draw_background(spec.background, width, height)
-                ctx.depth_func = "<"
-                ctx.depth_mask = True
+            if bg_tex is not None:  # after the head, on the far plane: early z skips the covered pixels
+                self._draw_background(fbo, bg_tex, width, height)
             # RGBA: llvmpipe copies its RGBA8 rows as they are (0.03 ms at 256x256), where an RGB
             # read-back packs pixel by pixel (0.15 ms); OpenCV drops alpha in 0.01 ms (a numpy copy of the
             # strided view takes 0.5 ms)
