@@ -131,6 +131,38 @@ def test_assets_marker_redo(tmp_path):
     assert not assets.is_installed(root)
 
 
+def test_an_earlier_install_is_kept_when_it_has_what_is_needed(tmp_path, monkeypatch):
+    """An install by the previous extractor (no Low-Poly eyes) still serves HighPolyEyes offline;
+    asking for Low-Poly re-extracts, and a failed re-extraction names the missing file and keeps
+    the old files."""
+    from synth.heads import assets
+
+    root = tmp_path / "mhd"
+    high = root / "proxies/eyes/HighPolyEyes/HighPolyEyes.json"
+    high.parent.mkdir(parents=True)
+    high.write_text("{}")
+    old_marker = {k: v for k, v in assets._marker_content().items() if k != "extract"}
+    (root / assets.MARKER).write_text(json.dumps(old_marker))
+    assert not assets.is_installed(root)
+
+    def no_network(*a, **k):
+        raise HeadBankError("`npm` was not found on PATH")
+
+    monkeypatch.setattr(assets, "install", no_network)
+    assert assets.ensure_installed(root, needs=("proxies/eyes/HighPolyEyes/HighPolyEyes.json",)) == root
+    with pytest.raises(HeadBankError, match="earlier version and lacks proxies/eyes/Low-Poly/Low-Poly.json"):
+        assets.ensure_installed(root, needs=("proxies/eyes/Low-Poly/Low-Poly.json",))
+    assert high.exists()
+    pytest.importorskip("anny")
+    from synth.heads.makehuman import AnnyHeadBank
+
+    with pytest.raises(HeadBankError, match="heads.eye_mesh=high"):  # the bank offers the eyes it has
+        AnnyHeadBank(pool_size=1, assets_dir=root)
+    (root / assets.MARKER).write_text(json.dumps(dict(old_marker, sha256="0" * 64)))  # another tarball
+    with pytest.raises(HeadBankError, match="npm"):
+        assets.ensure_installed(root, needs=("proxies/eyes/HighPolyEyes/HighPolyEyes.json",))
+
+
 def test_assets_bad_tarball(tmp_path):
     from synth.heads import assets
 

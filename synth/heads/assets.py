@@ -190,9 +190,40 @@ def install(root: Path | None = None, tarball: Path | None = None, force: bool =
     return root
 
 
-def ensure_installed(root: Path | None = None) -> Path:
-    """Return the data root, installing it on first use (see :func:`install`)."""
-    return install(root)
+def _earlier_install(root: Path) -> bool:
+    """True when ``root`` holds a completed install of the same tarball by an earlier version of this
+    module (its marker lacks the current ``extract``: fewer files were extracted)."""
+    try:
+        marker = json.loads((root / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    same = {k: v for k, v in _marker_content().items() if k != "extract"}
+    return (isinstance(marker, dict) and all(marker.get(k) == v for k, v in same.items())
+            and marker.get("extract", 1) < EXTRACT_VERSION)
+
+
+def ensure_installed(root: Path | None = None, needs: tuple[str, ...] = ()) -> Path:
+    """Return the data root, installing it on first use (see :func:`install`).
+
+    needs: files (relative to the root) the caller reads. An install made by an earlier version
+    of this module (same tarball, fewer files) is used as it is when it has them, so a machine
+    without npm access keeps working; otherwise it is redone, and when that fails the error
+    names the missing files next to the fix. A failed re-install leaves the old files in place.
+    """
+    root = Path(root) if root is not None else default_makehuman_data_dir()
+    if is_installed(root):
+        return root
+    earlier = _earlier_install(root)
+    missing = [n for n in needs if not (root / n).exists()]
+    if earlier and not missing:
+        return root
+    try:
+        return install(root)
+    except HeadBankError as exc:
+        if not earlier:
+            raise
+        raise HeadBankError(f"{root} was installed by an earlier version and lacks {', '.join(missing)}; "
+                            f"re-extracting it failed: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,7 +203,14 @@ class AnnyHeadBank:
         self.pool_size = int(pool_size)
         self.seed = int(seed)
         self.settings = settings if settings is not None else IdentitySettings(expressions=expressions)
-        self.assets_dir = _assets.ensure_installed(Path(assets_dir) if assets_dir is not None else None)
+        eyes = EYE_MESHES[eye_mesh]
+        try:
+            self.assets_dir = _assets.ensure_installed(Path(assets_dir) if assets_dir is not None else None,
+                                                       needs=(f"proxies/eyes/{eyes}/{eyes}.json",))
+        except HeadBankError as exc:
+            if eye_mesh == "low" and "earlier version" in str(exc):
+                raise HeadBankError(f"{exc}\nOr keep the installed eyes: --set heads.eye_mesh=high") from None
+            raise
         t0 = time.perf_counter()
         self._model = load_anny_model(cache_dir)
         self.timings = {"model_load_s": time.perf_counter() - t0}
