@@ -190,6 +190,11 @@ def install(root: Path | None = None, tarball: Path | None = None, force: bool =
     return root
 
 
+class EarlierInstallError(HeadBankError):
+    """An install by an earlier version of this module lacks files the caller needs, and
+    re-extracting failed (its files are still in place)."""
+
+
 def _earlier_install(root: Path) -> bool:
     """True when ``root`` holds a completed install of the same tarball by an earlier version of this
     module (its marker lacks the current ``extract``: fewer files were extracted)."""
@@ -208,7 +213,8 @@ def ensure_installed(root: Path | None = None, needs: tuple[str, ...] = ()) -> P
     needs: files (relative to the root) the caller reads. An install made by an earlier version
     of this module (same tarball, fewer files) is used as it is when it has them, so a machine
     without npm access keeps working; otherwise it is redone, and when that fails the error
-    names the missing files next to the fix. A failed re-install leaves the old files in place.
+    names the missing files next to the fix (:class:`EarlierInstallError`). A failed re-install
+    leaves the old files in place.
     """
     root = Path(root) if root is not None else default_makehuman_data_dir()
     if is_installed(root):
@@ -222,8 +228,8 @@ def ensure_installed(root: Path | None = None, needs: tuple[str, ...] = ()) -> P
     except HeadBankError as exc:
         if not earlier:
             raise
-        raise HeadBankError(f"{root} was installed by an earlier version and lacks {', '.join(missing)}; "
-                            f"re-extracting it failed: {exc}") from None
+        raise EarlierInstallError(f"{root} was installed by an earlier version and lacks {', '.join(missing)}; "
+                                  f"re-extracting it failed: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -200,17 +200,18 @@ class AnnyHeadBank:
         if eye_mesh not in EYE_MESHES:
             raise ValueError(f"eye_mesh must be one of {sorted(EYE_MESHES)}, not {eye_mesh!r}")
         self.eye_mesh = eye_mesh
+        self._eye_proxy_name = EYE_MESHES[eye_mesh]
         self.pool_size = int(pool_size)
         self.seed = int(seed)
         self.settings = settings if settings is not None else IdentitySettings(expressions=expressions)
-        eyes = EYE_MESHES[eye_mesh]
+        eyes = self._eye_proxy_name
         try:
             self.assets_dir = _assets.ensure_installed(Path(assets_dir) if assets_dir is not None else None,
                                                        needs=(f"proxies/eyes/{eyes}/{eyes}.json",))
-        except HeadBankError as exc:
-            if eye_mesh == "low" and "earlier version" in str(exc):
-                raise HeadBankError(f"{exc}\nOr keep the installed eyes: --set heads.eye_mesh=high") from None
-            raise
+        except _assets.EarlierInstallError as exc:
+            if eye_mesh != "low":
+                raise
+            raise HeadBankError(f"{exc}\nOr keep the installed eyes: --set heads.eye_mesh=high") from None
         t0 = time.perf_counter()
         self._model = load_anny_model(cache_dir)
         self.timings = {"model_load_s": time.perf_counter() - t0}
@@ -299,7 +300,7 @@ class AnnyHeadBank:
 
         # Proxies.
         root = self.assets_dir / "proxies"
-        eyes = EYE_MESHES[self.eye_mesh]
+        eyes = self._eye_proxy_name
         self._eye_proxy = load_proxy(root / "eyes" / eyes / f"{eyes}.json", "Eye")
         self._brow_proxies: dict[str, Proxy] = {
             b: load_proxy(root / "eyebrows" / b / f"{b}.json", "Head") for b in EYEBROWS
