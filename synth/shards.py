@@ -879,23 +879,16 @@ class ShardReader:
             fspace.select_hyperslab((i,) + (0,) * len(shape), (1,) + shape)
             dsid.read(mspace, fspace, out)
             return out
-        offsets, sizes, codec, _, _, nbytes = table
+        offsets, _, codec, _, _, nbytes = table
         fd = self._fd if self._fd_pid == os.getpid() else self._raw_fd()
         if codec == "none":
             got = os.preadv(fd, [out], offsets[i])
             if got != nbytes:
                 raise ValueError(f"chunk of {k!r} cut short ({got} of {nbytes} bytes)")
             return out
-        st = self._thread_state()
-        size = sizes[i]
-        if len(st.packed) < size:
-            st.packed = bytearray(max(size, 2 * len(st.packed)))
-        packed = memoryview(st.packed)[:size]
-        got = os.preadv(fd, [packed], offsets[i])
-        if got != size:
-            raise ValueError(f"chunk of {k!r} cut short ({got} of {size} bytes)")
+        packed = self._packed(k, i, fd)
         target = memoryview(out).cast("B")
-        with st.zstd.stream_reader(packed) as reader:
+        with self._thread_state().zstd.stream_reader(packed) as reader:
             n = reader.readinto(target)
             while 0 < n < nbytes:  # one call fills it in practice
                 got = reader.readinto(target[n:])
@@ -906,6 +899,19 @@ class ShardReader:
         if n != nbytes or extra:
             raise ValueError(f"chunk of {k!r} decodes to {n if not extra else 'more than'} bytes, expected {nbytes}")
         return out
+
+    def _packed(self, k: str, i: int, fd: int) -> memoryview:
+        """The stored (compressed) bytes of sample ``i``'s chunk of ``k``, in a reused per-thread buffer."""
+        offsets, sizes = self._chunks[k][:2]
+        st = self._thread_state()
+        size = int(sizes[i])
+        if len(st.packed) < size:
+            st.packed = bytearray(max(size, 2 * len(st.packed)))
+        packed = memoryview(st.packed)[:size]
+        got = os.preadv(fd, [packed], offsets[i])
+        if got != size:
+            raise ValueError(f"chunk of {k!r} cut short ({got} of {size} bytes)")
+        return packed
 
     def _read_residual(self, k: str, i: int) -> np.ndarray:
         """Sample ``i`` of predicted dataset ``k`` as stored (predictor not undone), read-only.
@@ -918,13 +924,9 @@ class ShardReader:
         if table is None or table[2] != "zstd":
             residual, _ = self._scratch(k, self._shapes[k], IMAGE_FIELDS[k][0])
             return self._read_raw(k, i, residual)
-        offsets, sizes, _, _, _, nbytes = table
+        nbytes = table[5]
         fd = self._fd if self._fd_pid == os.getpid() else self._raw_fd()
-        size = int(sizes[i])
-        packed = os.pread(fd, size, int(offsets[i]))
-        if len(packed) != size:
-            raise ValueError(f"chunk of {k!r} cut short ({len(packed)} of {size} bytes)")
-        raw = self._thread_state().zstd.decompress(packed)
+        raw = self._thread_state().zstd.decompress(self._packed(k, i, fd))
         if len(raw) != nbytes:
             raise ValueError(f"chunk of {k!r} decodes to {len(raw)} bytes, expected {nbytes}")
         return np.frombuffer(raw, IMAGE_FIELDS[k][0]).reshape(self._shapes[k])
