@@ -62,9 +62,9 @@ def build_renderer(cfg: SynthConfig):
     from synth.render.gl import GLRenderer
 
     if blender is None:
-        return GLRenderer(backend=r.gl_context, mipmaps=r.gl_mipmaps)
+        return GLRenderer(backend=r.gl_context, mipmaps=r.gl_mipmaps, lod_px=r.gl_lod_px)
     try:
-        gl = GLRenderer(backend=r.gl_context, mipmaps=r.gl_mipmaps)
+        gl = GLRenderer(backend=r.gl_context, mipmaps=r.gl_mipmaps, lod_px=r.gl_lod_px)
     except Exception:
         blender.close()
         raise

@@ -39,6 +39,7 @@ def test_overrides_and_hash():
     ("pose.mode=histogram", "pose.histogram_file"),
     ("background.image=1.0", "background.image_folder"),
     ("renderer.gl_mipmaps=cubic", "renderer.gl_mipmaps"),
+    ("renderer.gl_lod_px=-0.5", "renderer.gl_lod_px"),
 ])
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:

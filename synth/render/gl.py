@@ -49,6 +49,10 @@ first when an NVIDIA device is present (``/dev/nvidia0``, i.e. a GPU machine),
 else OSMesa first (the CPU default); if the first choice fails to create a
 context the other is tried. OSMesa needs ``apt-get install libosmesa6``.
 
+Level of detail (``lod_px`` > 0, ``synth.render.lod``): the skin is drawn with the coarsest
+simplified index buffer whose error stays within ``lod_px`` render pixels at the head's nearest
+point, made on first use per (head, level) over the same vertex buffer.
+
 Caches: vertex/index buffers per (head identity, part, mesh fingerprint) in an
 LRU of ``max_heads`` heads; textures per ``texture_key`` in an LRU of
 ``max_textures``; framebuffers per output size (a smaller render, ``render_scale`` < 1,
@@ -60,12 +64,13 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from synth.heads.mesh import HeadMesh
-from synth.render import geometry
+from synth.render import geometry, lod
 from synth.render.background import make_background, solid_rgb
 from synth.render.cutout import ALPHA_CUT, MIXED, TRANSPARENT, triangle_alpha_classes
 from synth.render.outputs import render_outputs, render_size
@@ -182,6 +187,29 @@ def _choose_backends(backend: str) -> list[str]:
     return ["osmesa", "egl"]
 
 
+@dataclass
+class _DrawnPart:
+    """One uploaded part: its full-detail vertex array and the levels of detail made for it so far.
+
+    indices: (F, 3) uint32, the triangles uploaded (cut-out triangles dropped).
+    radius: mm, the farthest vertex from the head origin (bounds how near the part comes to the camera).
+    levels: level error (mm) -> (vertex array, index buffer) over the same vertex buffer, made on demand.
+    """
+
+    vao: object
+    vbo: object
+    ibo: object
+    part: object
+    indices: np.ndarray
+    radius: float
+    levels: dict = field(default_factory=dict)
+
+    def release(self) -> None:
+        for vao, ibo in self.levels.values():
+            vao.release(), ibo.release()
+        self.vao.release(), self.vbo.release(), self.ibo.release()
+
+
 def _mesh_fingerprint(head: HeadMesh) -> tuple:
     """Cheap identity of a head's geometry: counts plus a strided sample of positions and UVs."""
     parts = []
@@ -202,6 +230,9 @@ class GLRenderer:
     specular_parts: part names with Blinn-Phong specular (strength ks, shininess).
     landmark_tol_mm: depth-test tolerance for ``landmarks_visible``.
     egl_device: EGL device index for the egl backend.
+    lod_px: level of detail (``synth.render.lod``): parts in ``lod_parts`` are drawn with the
+        coarsest simplified level whose error stays within this many render pixels at the head's
+        nearest point; 0 draws every part in full (needs no meshoptimizer).
     mipmaps: "nearest" (bilinear in the nearest mip level) or "linear" (trilinear) for
         textures without cut-out texels; cut-out textures are always trilinear (their
         filtered alpha decides coverage, and a level switch would move the silhouette).
@@ -212,10 +243,16 @@ class GLRenderer:
     def __init__(self, backend: str = "auto", *, max_heads: int = 512, max_textures: int = 512,
                  cull_parts: tuple[str, ...] = ("skin",), specular_parts: tuple[str, ...] = ("skin",),
                  ks: float = 0.08, shininess: float = 24.0, landmark_tol_mm: float = 4.0,
-                 egl_device: int = 0, mipmaps: str = "nearest"):
+                 egl_device: int = 0, mipmaps: str = "nearest", lod_px: float = 0.0,
+                 lod_parts: tuple[str, ...] = ("skin",)):
         if mipmaps not in ("nearest", "linear"):
             raise ValueError(f"mipmaps must be 'nearest' or 'linear', not {mipmaps!r}")
+        if not (float(lod_px) >= 0.0):
+            raise ValueError(f"lod_px must be >= 0 (0 = full meshes), not {lod_px!r}")
         self.mipmaps = mipmaps
+        self.lod_px, self.lod_parts = float(lod_px), tuple(lod_parts)
+        if self.lod_px > 0:
+            lod._simplify_fn()  # fail here, naming the fix, rather than at the first frame
         errors = []
         self._loader = None
         self.ctx = None
@@ -231,12 +268,13 @@ class GLRenderer:
         info = self.ctx.info
         self.name = f"moderngl-{self.backend}"
         self.version = (f"moderngl {moderngl.__version__}; {info['GL_RENDERER']}; "
-                        f"{info['GL_VERSION']}")
+                        f"{info['GL_VERSION']}"
+                        + (f"; lod {self.lod_px:g} px, meshoptimizer {lod.library_version()}" if self.lod_px > 0 else ""))
         self.max_heads, self.max_textures = int(max_heads), int(max_textures)
         self.cull_parts, self.specular_parts = tuple(cull_parts), tuple(specular_parts)
         self.ks, self.shininess = float(ks), float(shininess)
         self.landmark_tol_mm = float(landmark_tol_mm)
-        self._heads: OrderedDict = OrderedDict()     # fingerprint -> [(vao, vbo, ibo, part)]
+        self._heads: OrderedDict = OrderedDict()     # fingerprint -> [_DrawnPart]
         self._textures: OrderedDict = OrderedDict()  # texture_key -> (Texture, has_cutout)
         self._fbos: OrderedDict = OrderedDict()      # (w, h) -> (fbo, attachments)
         self._cutouts: OrderedDict = OrderedDict()   # (texture, UV/triangle digest) -> (indices, alpha test)
@@ -316,11 +354,11 @@ class GLRenderer:
     # ------------------------------------------------------------------ caches
     @staticmethod
     def _release_head(entries) -> None:
-        for vao, vbo, ibo, _ in entries:
-            vao.release(), vbo.release(), ibo.release()
+        for drawn in entries:
+            drawn.release()
 
     def _head_entries(self, head: HeadMesh):
-        """[(vao, vbo, ibo, part)] for the head, uploading it on first use (LRU)."""
+        """[_DrawnPart] for the head, uploading it on first use (LRU)."""
         key = _mesh_fingerprint(head)
         entries = self._heads.get(key)
         if entries is not None:
@@ -341,11 +379,30 @@ class GLRenderer:
             vao = self.ctx.vertex_array(self._progs[cutout],
                                         [(vbo, "3f 3f 2f", "in_pos", "in_nrm", "in_uv")],
                                         index_buffer=ibo, index_element_size=4)
-            entries.append((vao, vbo, ibo, part))
+            radius = float(np.sqrt((np.asarray(part.positions, np.float64) ** 2).sum(1).max()))
+            entries.append(_DrawnPart(vao, vbo, ibo, part, indices, radius))
         self._heads[key] = entries
         while len(self._heads) > self.max_heads:
             self._release_head(self._heads.popitem(last=False)[1])
         return entries
+
+    def _vertex_array(self, drawn: _DrawnPart, z_mm: float, focal_px: float):
+        """The vertex array to draw ``drawn`` with for a head ``z_mm`` in front of a camera of focal
+        length ``focal_px``: its level of detail within ``lod_px`` (made on first use), else the full mesh."""
+        if self.lod_px <= 0 or drawn.part.name not in self.lod_parts:
+            return drawn.vao
+        error = lod.level_for(self.lod_px, z_mm, drawn.radius, focal_px)
+        if error is None:
+            return drawn.vao
+        entry = drawn.levels.get(error)
+        if entry is None:
+            part = drawn.part
+            indices, _ = lod.simplify(part.positions, part.uvs, drawn.indices, error)
+            ibo = self.ctx.buffer(indices)
+            vao = self.ctx.vertex_array(drawn.vao.program, [(drawn.vbo, "3f 3f 2f", "in_pos", "in_nrm", "in_uv")],
+                                        index_buffer=ibo, index_element_size=4)
+            entry = drawn.levels[error] = (vao, ibo)
+        return entry[0]
 
     def _drawn_triangles(self, part) -> tuple[np.ndarray, bool]:
         """((F', 3) uint32 triangles to draw, whether they need the alpha test) for a part.
@@ -466,11 +523,14 @@ class GLRenderer:
             self._clear(fbo, solid_rgb(bg.color) / np.float32(255.0) if solid else (0.0, 0.0, 0.0))
             view = (0, 0, width, height)
             fbo.viewport = view
-            for prog in {vao.program for vao, _, _, _ in entries}:  # the programs this head draws with
+            for prog in {drawn.vao.program for drawn in entries}:  # the programs this head draws with
                 for k, v in frame.items():
                     self._set(prog, k, v)
             ctx.enable(moderngl.DEPTH_TEST)
-            for vao, _, _, part in entries:
+            z_mm, focal_px = float(spec.head.translation[2]), max(float(cam.fx), float(cam.fy))
+            for drawn in entries:
+                part = drawn.part
+                vao = self._vertex_array(drawn, z_mm, focal_px)
                 self._texture(part)[0].use(0)
                 cull = part.name in self.cull_parts
                 if cull:
