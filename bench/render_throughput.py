@@ -11,15 +11,18 @@ pass --maker synth.runner:sphere_sample_maker for procedural sphere heads (no he
 How each figure is taken:
 
 * raster-only: ``renderer.render(spec, head)`` on pre-drawn specs (rgb + depth + range + mask +
-  landmarks, no effects, no writing), in 1 and 2 spawned processes, after one warm-up frame per
-  head (its first use uploads textures and classifies cut-out triangles, a start-up cost the
-  pipeline's steady figure also leaves out). The 2-process figure runs
+  landmarks, no effects, no writing), in 1 and 2 spawned processes, after a warm-up pass over the
+  same specs (a head's first use uploads its textures, classifies cut-out triangles and makes
+  the levels of detail its distances need: ~30 ms per head, once per run). The 2-process figure runs
   with the ``LP_NUM_THREADS`` the runner gives its Ray actors (``runner.ACTOR_LP_THREADS`` unless set), the 1-process one
   with the environment's (llvmpipe's default: as many threads as cores), as in the 1-worker
   in-process run -- so each pipeline figure is compared with the ceiling of the same set-up.
 * full pipeline: ``render_run`` into a fresh folder; "steady" = workers x the median per-shard
   rate (each shard's seconds are timed inside the worker, writer open to rename), "incl.
-  start-up" = n / wall time (Ray start, head-bank build, ...).
+  start-up" = n / wall time (Ray start, head-bank build, ...). The pool is 10 identities
+  (``--pool``), so each is drawn ~30 times per worker: in a real run (300 identities, 300,000
+  samples) a head is drawn ~500 times per worker and its first-use cost is ~0.05 ms per
+  sample, where a pool of 50 here put ~3 ms per sample of it into the median shard.
 * reader: one core (pinned), shuffled single-sample reads of the 2-worker run through
   ``open_dataset`` (``ds[i]``: images + labels + params) and through the training adapter
   ``SynthShardReader`` (images + labels as ``Sample``), then whole-shard ``read_batch``;
@@ -63,10 +66,7 @@ def _raster_worker(args, n, q, lp_threads):
     m = resolve_maker(args.maker)(cfg, 0)
     specs = [m.spec(i) for i in range(n)]
     heads = [m.head_bank.get(s.head.identity) for s in specs]
-    first = {}
-    for s, h in zip(specs, heads):  # warm-up: each head's first use uploads textures and classifies cut-outs
-        first.setdefault(s.head.identity, (s, h))
-    for s, h in first.values():
+    for s, h in zip(specs, heads):  # warm-up: uploads, cut-out classes and levels of detail (see the doc)
         m.renderer.render(s, h)
     t = time.perf_counter()
     for s, h in zip(specs, heads):
@@ -166,8 +166,8 @@ def stages(args, n: int) -> dict[str, float]:
     acc = dict.fromkeys(("scene sampling", "render (process CPU)", "effects", "labels", "shard append",
                          "shard close (sha256, fsync)"), 0.0)
     try:
-        for i in range(5):  # warm caches (head bank entries, GL programs)
-            m.renderer.render(m.spec(10_000 + i), m.head_bank.get(m.spec(10_000 + i).head.identity))
+        for i in range(n):  # warm caches: GL programs, each head's uploads and levels of detail
+            m.renderer.render(m.spec(i), m.head_bank.get(m.spec(i).head.identity))
         w = ShardWriter(tmp / "s.h5", n, attrs)
         for i in range(n):
             t0 = time.thread_time()
@@ -199,7 +199,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=600)
     p.add_argument("--size", type=int, default=256)
-    p.add_argument("--pool", type=int, default=50)
+    p.add_argument("--pool", type=int, default=10, help="identities (see the module doc)")
     p.add_argument("--shard-size", type=int, default=100)
     p.add_argument("--preset", default=None)
     p.add_argument("--maker", default="synth.runner:make_sample_maker")
