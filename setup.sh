@@ -16,6 +16,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+# meshoptimizer (the skin's level of detail) is published as source only: pip compiles it with a C++ compiler
+if ! command -v c++ >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq g++ >/dev/null
+  else
+    echo "setup.sh: a C++ compiler is missing (meshoptimizer builds from source); run: sudo apt-get install g++" >&2
+    exit 1
+  fi
+fi
 
 if [ ! -x .venv/bin/python ]; then
   python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
