@@ -57,7 +57,7 @@ Caches: vertex/index buffers per (head identity, part, mesh fingerprint) in an
 LRU of ``max_heads`` heads; textures per ``texture_key`` in an LRU of
 ``max_textures``; framebuffers per output size (a smaller render, ``render_scale`` < 1,
 draws into its lower-left viewport). No per-frame GL allocation,
-shader compile or texture upload once a head is cached. MSAA is never used, so
+shader compile or texture upload once a head (and the levels its distances need) is cached. MSAA is never used, so
 the same spec gives the same bytes (llvmpipe is deterministic).
 """
 from __future__ import annotations
