@@ -104,3 +104,16 @@ def test_without_meshoptimizer_lod_fails_at_construction_naming_the_fix(monkeypa
         GLRenderer(lod_px=0.0).close()  # full meshes need no meshoptimizer
     finally:
         lod._simplify_fn.cache_clear()
+
+
+def test_the_config_sets_the_pipeline_renderers_level_of_detail():
+    from synth.config import load_config
+    from synth.pipeline import build_renderer
+
+    default = build_renderer(load_config(None))
+    full = build_renderer(load_config(None, overrides=["renderer.gl_lod_px=0"]))
+    try:
+        assert default.lod_px == 0.2 and "lod 0.2 px" in default.version
+        assert full.lod_px == 0.0 and "lod" not in full.version
+    finally:
+        default.close(), full.close()
