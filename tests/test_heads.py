@@ -233,3 +233,27 @@ def test_user_bank_unknown_key(tmp_path):
 def test_user_bank_no_manifest(tmp_path):
     with pytest.raises(HeadBankError, match="manifest"):
         build_head_bank("user", folder=tmp_path)
+
+
+def test_warps_no_cuda_notice_is_dropped_and_other_output_kept(capfd):
+    """Warp prints its no-driver notice from native code into every actor's stderr (and the progress
+    bar); only that line is filtered, whatever else is printed comes back, also when init fails."""
+    import os
+
+    from synth.heads.makehuman import WARP_NO_CUDA_NOTICE, _call_without_no_cuda_notice
+
+    def noisy():
+        os.write(2, WARP_NO_CUDA_NOTICE + b". GPU execution will not be available.\n")
+        os.write(2, b"another warp line\n")
+
+    _call_without_no_cuda_notice(noisy)
+    err = capfd.readouterr().err
+    assert "another warp line" in err and "NVIDIA CUDA driver" not in err
+
+    def failing():
+        os.write(2, b"why it failed\n")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        _call_without_no_cuda_notice(failing)
+    assert "why it failed" in capfd.readouterr().err

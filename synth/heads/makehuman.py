@@ -81,14 +81,48 @@ NECK_HALF_WIDTH = 0.75
 _MODEL_CACHE: dict[str, object] = {}
 
 
+#: Warp's native start-up line on a machine without an NVIDIA driver (filtered by ``_call_without_no_cuda_notice``)
+WARP_NO_CUDA_NOTICE = b"Warp CUDA warning: Could not find or load the NVIDIA CUDA driver"
+
+
 def _quiet_warp() -> None:
     """Drop NVIDIA Warp's start-up greeting (anny imports Warp and calls ``wp.init()``; its device list
-    was printed by every Ray actor). Warnings and errors still show."""
+    was printed by every Ray actor) and its no-driver notice on CPU machines (printed by native code,
+    so below any log level, into the middle of the progress bar). Warp is initialised here, with
+    that one line filtered; anny's own ``wp.init()`` is then a no-op. Other output still shows."""
     try:
         import warp
     except ImportError:
         return
     warp.config.log_level = max(warp.config.log_level, warp.LOG_WARNING)
+    _call_without_no_cuda_notice(warp.init)
+
+
+def _call_without_no_cuda_notice(fn) -> None:
+    """Call ``fn()`` with file descriptor 2 captured, then write back every captured line except
+    :data:`WARP_NO_CUDA_NOTICE` (also when ``fn`` raises)."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to capture
+        fn()
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            fn()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().splitlines(keepends=True)
+                    if not line.startswith(WARP_NO_CUDA_NOTICE)]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def load_anny_model(cache_dir: str | Path | None = None):
