@@ -376,15 +376,18 @@ class GLRenderer:
             inter[:, 6:8] = part.uvs
             vbo = self.ctx.buffer(inter)
             ibo = self.ctx.buffer(indices)
-            vao = self.ctx.vertex_array(self._progs[cutout],
-                                        [(vbo, "3f 3f 2f", "in_pos", "in_nrm", "in_uv")],
-                                        index_buffer=ibo, index_element_size=4)
+            vao = self._head_vertex_array(self._progs[cutout], vbo, ibo)
             radius = float(np.sqrt((np.asarray(part.positions, np.float64) ** 2).sum(1).max()))
             entries.append(_DrawnPart(vao, vbo, ibo, part, indices, radius))
         self._heads[key] = entries
         while len(self._heads) > self.max_heads:
             self._release_head(self._heads.popitem(last=False)[1])
         return entries
+
+    def _head_vertex_array(self, prog, vbo, ibo):
+        """A vertex array over a part's interleaved (position, normal, UV) float32 buffer and uint32 triangles."""
+        return self.ctx.vertex_array(prog, [(vbo, "3f 3f 2f", "in_pos", "in_nrm", "in_uv")],
+                                     index_buffer=ibo, index_element_size=4)
 
     def _vertex_array(self, drawn: _DrawnPart, z_mm: float, focal_px: float):
         """The vertex array to draw ``drawn`` with for a head ``z_mm`` in front of a camera of focal
@@ -399,8 +402,7 @@ class GLRenderer:
             part = drawn.part
             indices, _ = lod.simplify(part.positions, part.uvs, drawn.indices, error)
             ibo = self.ctx.buffer(indices)
-            vao = self.ctx.vertex_array(drawn.vao.program, [(drawn.vbo, "3f 3f 2f", "in_pos", "in_nrm", "in_uv")],
-                                        index_buffer=ibo, index_element_size=4)
+            vao = self._head_vertex_array(drawn.vao.program, drawn.vbo, ibo)
             entry = drawn.levels[error] = (vao, ibo)
         return entry[0]
 
