@@ -221,7 +221,10 @@ def main():
         ctx = mp.get_context("spawn")
         with ctx.Pool(1) as pool:
             single, adapted, batch, size = pool.apply(reader, (tmp / "w2",))
-        print(f"bytes/sample: {size / 1024:.1f} KB; reader, 1 core: {single:.0f} samples/s random ds[i] "
+        from synth.shards import vdelta_kernel
+
+        print(f"bytes/sample: {size / 1024:.1f} KB; reader, 1 core (vdelta undo in {vdelta_kernel()}): "
+              f"{single:.0f} samples/s random ds[i] "
               f"({1e3 / single:.3f} ms), {adapted:.0f} samples/s random SynthShardReader[i] "
               f"({1e3 / adapted:.3f} ms), {batch:.0f} samples/s whole-shard batches")
         print(f"1 -> 2 workers: {rows[2] / rows[1]:.2f}x; pipeline / raster ceiling: {rows[2] / r2:.2f} (2 workers), "

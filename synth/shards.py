@@ -85,9 +85,12 @@ noise, and a byte coder sees the image histogram, not the noise. A vertical
 delta predictor (row minus row above, mod 256) turns rgb into noise-sized
 residuals: with plain Zstd-1, rgb falls from 116.6 to 75.6 KB (noisy 119.0,
 clean 32.1 KB); horizontal delta 77.2, 2-D delta 79.4; with LZ4/bitshuffle
-the residuals stay at ~105 KB. The predictor is undone in numpy by a
-log2(H)-step doubling prefix sum (~120-200 us for 256x256x3 here, vs
-0.5-1.5 ms for ``np.add.accumulate``).
+the residuals stay at ~105 KB. The predictor is undone by a one-pass prefix
+sum in C (synth/_vdelta.c, built at install: ~0.012 ms for 256x256x3 here),
+or, without it, in numpy by a log2(H)-step doubling prefix sum (~0.09-0.2 ms,
+vs 0.5-1.5 ms for ``np.add.accumulate``; numpy has no cheaper way to run a
+recurrence down the rows: bands of 8 rows with a horizontal delta on each
+band's first row were no faster, numpy's per-call cost eating the saving).
 
 Chosen (default ``compression="zstd"``): **per-sample chunks** (a random read
 decompresses exactly one chunk), **zstd level 1** (HDF5 filter 32015, so any
@@ -132,11 +135,17 @@ file size                         90.7 KB      89.7 KB
   open (``chunk_iter``, a few ms per 1024-sample shard; a missing chunk is an
   error there, not silent zeros); a read is then ``os.preadv`` into a reused
   buffer plus zstd decoding straight into the output array, with no HDF5
-  call. The predictor is undone by the doubling prefix sum, ping-ponging
-  between the fresh output and a reused scratch buffer: fresh 196 KB
-  temporaries per read (``decompress``'s bytes, two ping-pong buffers) had
-  doubled the cost of a read. Remaining floor per sample here: zstd decoding
-  of rgb ~0.2 ms and depth ~0.07 ms, prefix sum ~0.1 ms.
+  call. The predictor is undone by the C kernel straight into the fresh
+  output (the numpy fallback ping-pongs between it and a reused scratch
+  buffer: fresh 196 KB temporaries per read had doubled the cost of a read).
+  Per ``ds[i]`` on a quiet core here: 0.53 ms with the numpy undo, 0.48 ms
+  with the kernel; what remains is zstd decoding of rgb ~0.25 ms (noisy
+  residuals are mostly Huffman-coded literals) and depth ~0.09 ms, the
+  params JSON ~0.03 ms and ~0.1 ms of Python and ``preadv``. Blosc2 (shuffle
+  + bytedelta + zstd-1, all decoded in C; 200 rgb, one process): 74.5 KB,
+  0.34 ms to decode vs 72.4 KB, 0.40 ms for zstd + the numpy undo (so no
+  faster than zstd + the kernel), 0.70 vs 0.55 ms to encode, and its
+  package pulls an HTTP stack. Not taken.
   ``sample(i, fields, params=False)`` skips the params JSON (~0.03 ms) and
   unwanted images; the training adapter (train.data.synth_shards) uses it.
   A chunk holds one sample, so there is no decoded chunk worth caching for
@@ -155,6 +164,11 @@ from bisect import bisect_right
 from pathlib import Path
 
 import numpy as np
+
+try:  # the one-pass C undo of the vdelta predictor, built by `pip install -e .` (setup.py); optional
+    from synth import _vdelta as _vdelta_kernel
+except ImportError:
+    _vdelta_kernel = None
 
 SCHEMA_VERSION = 2
 #: Shard / manifest schema versions this code reads (1: the mask is always stored).
@@ -271,17 +285,35 @@ def vdelta_encode(a: np.ndarray, axis: int = 0) -> np.ndarray:
     return d
 
 
-def vdelta_decode(d: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Inverse of :func:`vdelta_encode`: a prefix sum along ``axis`` mod 256.
+def vdelta_kernel() -> str:
+    """Which code undoes the vdelta predictor here: ``"C"`` (synth/_vdelta.c, built at install) or ``"numpy"``."""
+    return "C" if _vdelta_kernel is not None else "numpy"
 
-    Hillis-Steele doubling (log2(H) whole-array adds, ping-ponging two buffers):
-    ~8x faster than ``np.add.accumulate`` along the row axis for 256x256x3.
+
+def _kernel_fits(src: np.ndarray, out: np.ndarray) -> bool:
+    """True when the C kernel can undo ``src`` into ``out`` along axis 0 (uint8, C-contiguous, apart)."""
+    return (_vdelta_kernel is not None and src.dtype == np.uint8 and out.dtype == np.uint8
+            and src.ndim >= 1 and src.shape == out.shape and src.flags.c_contiguous
+            and out.flags.c_contiguous and out.flags.writeable and not np.may_share_memory(src, out))
+
+
+def vdelta_decode(d: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Inverse of :func:`vdelta_encode`, in place: a prefix sum along ``axis`` mod 256. Returns ``d``.
+
+    One pass in C when the kernel is built (:func:`vdelta_kernel`) and ``axis`` is
+    the contiguous array's first; else Hillis-Steele doubling in numpy (log2(H)
+    whole-array adds, ping-ponging two buffers: ~8x faster than
+    ``np.add.accumulate`` along the row axis, ~8x slower than the kernel).
     """
     a = np.moveaxis(d, axis, 0)
     n = a.shape[0]
     if n < 2:
         return d
     buf = np.empty_like(a)
+    if _kernel_fits(a, buf):
+        _vdelta_kernel.undo(a, buf, n)
+        a[...] = buf
+        return d
     s = 1
     src, dst = a, buf
     while s < n:
@@ -297,10 +329,14 @@ def vdelta_decode(d: np.ndarray, axis: int = 0) -> np.ndarray:
 def _vdelta_decode_into(src: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     """Undo vdelta along axis 0 of ``src`` into ``out`` (``src`` untouched; may be read-only).
 
-    ``out`` and ``scratch``: distinct arrays of ``src``'s shape. Same doubling
-    prefix sum as :func:`vdelta_decode`; the buffers alternate so that the last
-    of the ceil(log2(H)) passes lands in ``out``. Returns ``out``.
+    ``out`` and ``scratch``: distinct arrays of ``src``'s shape. The C kernel when
+    it fits (~0.012 ms for 256x256x3 here); else the doubling prefix sum of
+    :func:`vdelta_decode` (~0.09 ms), its buffers alternating so that the last of
+    the ceil(log2(H)) passes lands in ``out``. Returns ``out``.
     """
+    if _kernel_fits(src, out):
+        _vdelta_kernel.undo(src, out, src.shape[0])
+        return out
     n = src.shape[0]
     passes = (n - 1).bit_length()
     if passes == 0:

@@ -308,9 +308,14 @@ def _read_rgb(reader, i):
     return reader[i]["rgb"]
 
 
-def test_vdelta_round_trips_for_any_height():
+@pytest.mark.parametrize("kernel", ["C", "numpy"])
+def test_vdelta_round_trips_for_any_height(kernel, monkeypatch):
+    import synth.shards as shards
     from synth.shards import _vdelta_decode_into, vdelta_decode, vdelta_decoded, vdelta_encode
 
+    if kernel == "numpy":  # the fallback when the extension was not built
+        monkeypatch.setattr(shards, "_vdelta_kernel", None)
+    assert shards.vdelta_kernel() == kernel
     rng = np.random.default_rng(0)
     for h in (1, 2, 3, 5, 8, 33, 100):  # odd and even numbers of doubling passes
         x = rng.integers(0, 256, (h, 7, 3), dtype=np.uint8)
@@ -324,6 +329,31 @@ def test_vdelta_round_trips_for_any_height():
         assert np.array_equal(vdelta_decode(d.copy()), x)
     batch = rng.integers(0, 256, (4, 9, 5, 3), dtype=np.uint8)
     assert np.array_equal(vdelta_decoded(vdelta_encode(batch, axis=1), axis=1), batch)
+    x = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)  # the kernel declines a non-contiguous residual
+    assert np.array_equal(vdelta_decoded(vdelta_encode(x)[:, ::-1]), vdelta_decoded(vdelta_encode(x)[:, ::-1].copy()))
+
+
+def test_vdelta_kernel_is_built_and_checks_its_arguments():
+    """setup.sh installs a C compiler, so `pip install -e .` builds synth/_vdelta.c; a reader here must not
+    silently fall back to the ~8x slower numpy undo."""
+    from synth import shards
+
+    assert shards.vdelta_kernel() == "C", "synth/_vdelta.c was not built; fix: rerun `bash setup.sh` (or " \
+        "`pip install -e .` with a C compiler and Python's headers)"
+    kernel = shards._vdelta_kernel
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    d = shards.vdelta_encode(x)
+    out = np.empty_like(x)
+    assert kernel.undo(d.tobytes(), out, 256) is None and np.array_equal(out, x)  # any buffer, e.g. bytes
+    for src, dst, rows, msg in [(d, out[:100], 256, "same number of bytes"), (d, out, 7, "divide"),
+                                (d, out, 0, "positive"), (d, d, 256, "overlap")]:
+        with pytest.raises(ValueError, match=msg):
+            kernel.undo(src, dst, rows)
+    frozen = np.empty_like(x)
+    frozen.flags.writeable = False
+    with pytest.raises(TypeError, match="read-write"):
+        kernel.undo(d, frozen, 256)
 
 
 def test_without_zstandard_the_hdf5_pipeline_writes_and_reads_the_same(tmp_path, samples, monkeypatch):
