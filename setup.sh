@@ -17,12 +17,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 # meshoptimizer (the skin's level of detail) is published as source only: pip compiles it with a C++
-# compiler; the project's own vdelta kernel (synth/_vdelta.c, fast shard reads) needs a C compiler
+# compiler; the project's own kernels (synth/_vdelta.c: fast shard reads, synth/_noise.c: sensor noise)
+# need a C compiler
 if ! command -v c++ >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq g++ >/dev/null
   else
-    echo "setup.sh: a C/C++ compiler is missing (meshoptimizer and synth/_vdelta.c build from source); run: sudo apt-get install g++" >&2
+    echo "setup.sh: a C/C++ compiler is missing (meshoptimizer and synth/*.c build from source); run: sudo apt-get install g++" >&2
     exit 1
   fi
 fi

@@ -211,7 +211,10 @@ def main():
         r2 = raster_only(args, 2)
         print(f"raster-only ceiling at {args.size}^2: {r1:.0f} frames/s (1 proc), {r2:.0f} frames/s (2 procs, "
               f"LP_NUM_THREADS={os.environ.get('LP_NUM_THREADS', ACTOR_LP_THREADS)} as the runner's actors)")
+        from synth.effects import noise_kernel
+
         rows = {}
+        print(f"(sensor noise added in {noise_kernel()})")
         for w in (1, 2):
             wall, steady, res = pipeline(args, w, tmp / f"w{w}")
             rows[w] = steady
