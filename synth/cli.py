@@ -37,7 +37,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     """Options of every command that renders a run folder (``render``, ``robustness``)."""
     p.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
-                   help="parallel renderers (Ray actors); 0 or 1 renders in this process without Ray "
+                   help="parallel renderers (Ray actors); 0 or 1 (or a single shard to render) renders in this process "
+                        "without Ray "
                         "(default: CPU count, at most 8; with --address: 0 = the cluster's CPUs)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join (e.g. auto, ray://head:10001; default: $RAY_ADDRESS); "

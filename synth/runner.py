@@ -4,7 +4,8 @@
 (shard k = sample indices ``[k*S, min((k+1)*S, n))``), skips the shards the
 folder's manifest already lists (after checking them), and renders the rest:
 
-* ``workers`` 0 or 1 and no cluster: in this process, no Ray start-up;
+* ``workers`` 0 or 1, or one shard left to render, and no cluster: in this
+  process, no Ray start-up (~8 s here; one shard has no second worker to use);
 * otherwise a pool of Ray actors (``ShardWorker``), each building one
   SampleMaker (head bank + renderer + GL context) once, then rendering one
   shard per task, with up to ``QUEUE_DEPTH`` (2) tasks queued per actor so
@@ -425,7 +426,7 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
     rendered = 0
     try:
         if todo:
-            if address is None and workers <= 1:
+            if address is None and (workers <= 1 or len(todo) == 1):
                 rendered = _run_local(cfg, out, todo, provenance, maker, retries, compression, record, bar,
                                       state, log)
             else:

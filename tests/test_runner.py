@@ -52,6 +52,23 @@ def test_render_and_rerun_is_a_no_op(tmp_path):
     assert again.rendered_shards == 0 and again.skipped_shards == 4
 
 
+def test_one_shard_left_renders_in_process_without_ray(tmp_path, monkeypatch):
+    """Ray start-up (~8 s here) buys nothing for a single shard; a resume with one shard left renders it here
+    too. (The Ray path itself is run by the determinism and worker-death tests.)"""
+    from synth import runner
+
+    def no_ray(*a, **k):
+        raise AssertionError("Ray started for a single shard")
+
+    monkeypatch.setattr(runner, "_run_ray", no_ray)
+    run(tmp_path / "a", n=5, shard_size=6, workers=2)
+    check_folder(tmp_path / "a", 5)
+    run(tmp_path / "b", n=12, shard_size=6, workers=1)
+    (tmp_path / "b" / "shard-00001.h5").unlink()
+    assert run(tmp_path / "b", n=12, shard_size=6, workers=2).rendered_shards == 1
+    check_folder(tmp_path / "b", 12)
+
+
 def test_resume_after_lost_and_corrupt_shards(tmp_path):
     out = tmp_path / "a"
     run(out)
