@@ -38,6 +38,8 @@ def _kv(items: list[str] | None, what: str) -> dict:
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-filter", action="store_true", help="keep samples with |angle| > 99 deg in 300W-LP/AFLW2000/BIWI")
     p.add_argument("--biwi-split", default=None, help="committed BIWI split (e.g. biwi_16_8_seed0): train videos for fit, test videos for eval")
+    p.add_argument("--aflw-split", default=None,
+                   help="committed AFLW2000-3D image split (e.g. aflw2000_dev_500_seed0): train images for fit, test images for eval")
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
@@ -53,12 +55,15 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deterministic", action="store_true", help="torch deterministic algorithms (exact resume on CPU)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
-    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--no-augment", action="store_true", help="no training augmentation at all")
+    p.add_argument("--augment", action="append", default=[],
+                   help="synthetic-source augmentation field key=value (train.data.photo_augment.PhotoAugment), e.g. gray_p=0")
     p.add_argument("--loader-workers", type=int, default=0, help="DataLoader processes")
     p.add_argument("--val-limit", type=int, help="validation samples per set and epoch (the final report uses all)")
     p.add_argument("--num-workers", type=int, default=0, help="Ray Train workers (0 = train in this process)")
     p.add_argument("--use-gpu", action="store_true", help="one GPU per Ray Train worker")
     p.add_argument("--ray-address", default=None, help="join a Ray cluster (else RAY_ADDRESS or a local instance)")
+    p.add_argument("--init", default=None, help="start from the weights of this run folder (its last.pt) or .pt file (fine-tuning)")
     _add_data_options(p)
 
 
@@ -68,10 +73,11 @@ def _fit_config(args, model: str, model_cfg: dict):
     return FitConfig(model=model, data=args.data, out=args.out, val=args.val, model_cfg=model_cfg,
                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, recipe=_kv(args.recipe, "--recipe"),
                      epoch_size=args.epoch_size, angle_limit=None if args.no_filter else 99.0,
-                     biwi_split=args.biwi_split, seed=args.seed, deterministic=args.deterministic, device=args.device,
+                     biwi_split=args.biwi_split, aflw_split=args.aflw_split, seed=args.seed, deterministic=args.deterministic, device=args.device,
                      amp=not args.no_amp, loader_workers=args.loader_workers, num_workers=args.num_workers,
                      use_gpu=args.use_gpu, ray_address=args.ray_address, augment=not args.no_augment,
-                     val_limit=args.val_limit)
+                     photo_augment=_kv(args.augment, "--augment"),
+                     val_limit=args.val_limit, init=args.init)
 
 
 def cmd_models(args) -> int:
@@ -124,7 +130,7 @@ def cmd_eval(args) -> int:
         return 0
     if not args.data:
         raise SystemExit("train eval: give --data KIND:PATH (repeatable) or --suite DIR")
-    options = DataOptions(None if args.no_filter else 99.0, args.biwi_split, args.limit)
+    options = DataOptions(None if args.no_filter else 99.0, args.biwi_split, args.limit, args.aflw_split)
     if args.corrupt:
         from train.robustness_eval import evaluate_corrupted
 

@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from train.inputs import DataOptions, EvalSet, build_eval_sets, build_train_set, collate, model_input
+from train.inputs import DataOptions, EvalSet, build_eval_sets, build_train_set, collate, default_augment, model_input
 from train.models import PoseModel, Recipe, create_model, get_recipe
 
 CHECKPOINT_FORMAT = 1
@@ -66,11 +66,12 @@ class FitConfig:
     overrides of the model's recipe (``recipe`` takes any Recipe field).
     epoch_size: training items per epoch (default: all sources once).
     angle_limit: the |angle| filter for 300W-LP/AFLW2000/BIWI (None = off);
-    biwi_split: a committed BIWI split name. seed; deterministic: torch
+    biwi_split / aflw_split: a committed BIWI / AFLW2000-3D split name. seed; deterministic: torch
     deterministic algorithms. device: ``auto`` | ``cpu`` | ``cuda``; amp: bf16
     on CUDA. loader_workers: DataLoader processes. num_workers / use_gpu /
-    ray_address: Ray Train (0 = this process). augment: flip + blur on training
-    crops. val_limit: cap per validation set (per epoch; the final report uses
+    ray_address: Ray Train (0 = this process). augment: training augmentation
+    (real sources: flip + blur; synthetic sources: ``train.data.photo_augment.PhotoAugment``
+    with the field overrides in ``photo_augment``; the resolved values go to config.json). val_limit: cap per validation set (per epoch; the final report uses
     all samples).
     """
 
@@ -86,6 +87,7 @@ class FitConfig:
     epoch_size: int | None = None
     angle_limit: float | None = 99.0
     biwi_split: str | None = None
+    aflw_split: str | None = None
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
@@ -95,7 +97,9 @@ class FitConfig:
     use_gpu: bool = False
     ray_address: str | None = None
     augment: bool = True
+    photo_augment: dict[str, Any] = field(default_factory=dict)
     val_limit: int | None = None
+    init: str | None = None
     log_every: int = 50
     progress: bool = True
 
@@ -422,10 +426,12 @@ def run_fit(cfg: FitConfig, log: Callable[[str], None] | None = None, dist=None)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     model = create_model(cfg.model, **cfg.model_cfg)
+    if cfg.init and resume is None:
+        _load_init_weights(model, cfg)
     spec = model.input_spec
-    options = DataOptions(cfg.angle_limit, cfg.biwi_split)
+    options = DataOptions(cfg.angle_limit, cfg.biwi_split, aflw_split=cfg.aflw_split)
     train_set = build_train_set(cfg.data, spec, cfg.seed, cfg.epoch_size, options,
-                                augment=_augment(cfg))
+                                augment=_augment(cfg), synth_augment=_synth_augment(cfg))
     val_sets = build_eval_sets(cfg.val, spec, options) if cfg.val else []
     # the first batch must fit the model: fail before any training with the expected input
     model.check_input(model_input(collate([train_set[0]]), spec))
@@ -448,8 +454,12 @@ def run_fit(cfg: FitConfig, log: Callable[[str], None] | None = None, dist=None)
 
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
+        synth_aug = _synth_augment(cfg)
         (out / "config.json").write_text(json.dumps({"fit": dataclasses.asdict(cfg), "recipe": dataclasses.asdict(recipe),
-                                                     "input_spec": dataclasses.asdict(spec)}, indent=2, default=str))
+                                                     "input_spec": dataclasses.asdict(spec),
+                                                     "augment": {"real": dataclasses.asdict(default_augment()) if cfg.augment else None,
+                                                                 "synth": dataclasses.asdict(synth_aug) if synth_aug else None}},
+                                         indent=2, default=str))
     tb = _tensorboard(out) if rank0 else None
     log(f"{cfg.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; "
         f"{len(train_set)} training items/epoch ({train_set.composition()}), {recipe.epochs} epochs, "
@@ -497,10 +507,29 @@ def run_fit(cfg: FitConfig, log: Callable[[str], None] | None = None, dist=None)
     return FitResult(out, best["epoch"], best["score"], history, final)
 
 
-def _augment(cfg: FitConfig):
-    from train.inputs import default_augment
+def _load_init_weights(model, cfg: FitConfig) -> None:
+    """Start ``model`` from the weights of ``cfg.init`` (a run folder's ``last.pt`` or a checkpoint file)."""
+    state = read_checkpoint(checkpoint_path(cfg.init, "last"))
+    if state["model_name"] != cfg.model or state.get("model_cfg", {}) != cfg.model_cfg:
+        raise FitError(f"--init {cfg.init} holds {state['model_name']} {state.get('model_cfg', {})}, not "
+                       f"{cfg.model} {cfg.model_cfg}; fix: start from a run of the same model and options")
+    model.load_state_dict(state["model"])
 
+
+def _augment(cfg: FitConfig):
     return default_augment() if cfg.augment else None
+
+
+def _synth_augment(cfg: FitConfig):
+    """The synthetic sources' :class:`~train.data.photo_augment.PhotoAugment` (None with ``augment`` off)."""
+    from train.data.photo_augment import PhotoAugment
+
+    if not cfg.augment:
+        return None
+    try:
+        return PhotoAugment.from_overrides(cfg.photo_augment)
+    except (TypeError, ValueError) as exc:
+        raise FitError(f"--augment: {exc}") from None
 
 
 def write_run_report(out: Path, results: list, cfg: FitConfig, name: str = "report") -> Path:

@@ -12,7 +12,9 @@ The |angle| <= 99 deg filter (``train.data.protocols``) is applied to the
 real sets whose papers use it (``FILTERED_KINDS``) unless ``angle_limit`` is
 None. BIWI sources can be restricted to a committed split
 (``biwi_split="biwi_16_8_seed0"``: its ``train`` videos for training, its
-``test`` videos for evaluation).
+``test`` videos for evaluation); AFLW2000-3D sources likewise to a committed
+image split (``aflw_split="aflw2000_dev_500_seed0"``: ``dev-train`` for
+training, ``dev-test`` for evaluation).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ import torch
 from train.data.crops import CropPreset, crop_resize, get_preset
 from train.data.errors import DatasetError
 from train.data.mixing import READERS, MixedDataset, ReaderDataset, Source, parse_mix_spec
-from train.data.protocols import ANGLE_LIMIT_DEG, filtered_indices, load_split
+from train.data.photo_augment import PhotoAugment
+from train.data.protocols import ANGLE_LIMIT_DEG, filtered_indices, load_split, split_names
 from train.data.sample import Sample
 from train.data.transforms import RandomAugment, ToTensor
 from train.models.spec import InputSpec
@@ -91,18 +94,22 @@ def sized_preset(name: str, size: tuple[int, int]) -> CropPreset:
 
 @dataclass(frozen=True)
 class DataOptions:
-    """How readers are opened: the angle filter (deg, None = off), a BIWI split name/path, a per-set sample cap."""
+    """How readers are opened: the angle filter (deg, None = off), a BIWI split name/path, a per-set sample cap,
+    an AFLW2000-3D image split name/path."""
 
     angle_limit: float | None = ANGLE_LIMIT_DEG
     biwi_split: str | None = None
     limit: int | None = None
+    aflw_split: str | None = None
 
 
 def open_reader(kind: str, path: Path, options: DataOptions, part: str):
-    """Open one reader; apply the BIWI split (``part`` = ``train`` | ``test``), the angle filter and the cap."""
+    """Open one reader; apply the BIWI / AFLW2000 split (``part`` = ``train`` | ``test``), the angle filter and the cap."""
     kwargs = {}
     if kind == "biwi" and options.biwi_split:
         kwargs["sequences"] = load_split(options.biwi_split)[part]
+    if kind == "aflw2000" and options.aflw_split:
+        kwargs["names"] = split_names(options.aflw_split, "aflw2000", part)
     reader = READERS[kind](path, **kwargs)
     if options.angle_limit is not None and kind in FILTERED_KINDS:
         keep = filtered_indices(reader, options.angle_limit)
@@ -116,21 +123,28 @@ def open_reader(kind: str, path: Path, options: DataOptions, part: str):
 
 
 def default_augment() -> RandomAugment:
-    """Training augmentation: horizontal flip (labels follow) and a little blur, as Hopenet's reference."""
+    """Training augmentation of real photos: horizontal flip (labels follow) and a little blur, as Hopenet's reference."""
     return RandomAugment(flip_p=0.5, blur_p=0.05)
 
 
 def build_train_set(entries: list[str], spec: InputSpec, seed: int = 0, epoch_size: int | None = None,
                     options: DataOptions = DataOptions(),
-                    augment: Callable | None = None) -> MixedDataset:
-    """A seeded mix of the ``entries`` with the model's training crop (see module doc)."""
+                    augment: Callable | None = None, synth_augment: PhotoAugment | None = None) -> MixedDataset:
+    """A seeded mix of the ``entries`` with the model's training crop (see module doc).
+
+    augment: ``f(sample, rng)`` on every cropped real sample (and synthetic ones without ``synth_augment``);
+    synth_augment: framing before and appearance after the crop of ``synth`` sources.
+    """
     preset = sized_preset(spec.train_crop_name, spec.size)
     sources, seen = [], {}
     for sp in parse_mix_spec(entries):
         seen[sp.kind] = seen.get(sp.kind, 0) + 1
         name = sp.kind if seen[sp.kind] == 1 else f"{sp.kind}#{seen[sp.kind]}"
         reader = open_reader(sp.kind, sp.path, options, "train")
-        sources.append(Source(name, reader, sp.weight, preset, augment))
+        if sp.kind == "synth" and synth_augment is not None:
+            sources.append(Source(name, reader, sp.weight, preset, synth_augment, pre_crop=synth_augment.pre_crop))
+        else:
+            sources.append(Source(name, reader, sp.weight, preset, augment))
     return MixedDataset(sources, length=epoch_size, seed=seed, to_tensor=to_tensor_for(spec))
 
 

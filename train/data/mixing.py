@@ -98,7 +98,8 @@ def exact_counts(weights: np.ndarray, total: int) -> np.ndarray:
 
 @dataclass
 class Source:
-    """A resolved source: name, reader, weight, crop preset, optional augmentation ``f(sample, rng)``."""
+    """A resolved source: name, reader, weight, crop preset, optional augmentation ``f(sample, rng)`` of the
+    cropped sample and ``pre_crop(sample, rng)`` of the uncropped one (framing: box jitter, photo borders)."""
 
     name: str
     reader: Any
@@ -106,6 +107,7 @@ class Source:
     preset: CropPreset
     augment: Callable[[Sample, np.random.Generator], Sample] | None = None
     extra: dict = field(default_factory=dict)
+    pre_crop: Callable[[Sample, np.random.Generator], Sample] | None = None
 
 
 class MixedDataset(torch.utils.data.Dataset):
@@ -157,7 +159,10 @@ class MixedDataset(torch.utils.data.Dataset):
         j, k = int(self.source_id[i]), int(self.index[i])
         src = self.sources[j]
         rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-        s = src.preset(src.reader[k], rng)
+        s = src.reader[k]
+        if src.pre_crop is not None:
+            s = src.pre_crop(s, rng)
+        s = src.preset(s, rng)
         if src.augment is not None:
             s = src.augment(s, rng)
         return s

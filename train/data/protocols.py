@@ -9,8 +9,9 @@
   filtered; ``biwi_16_8`` / ``biwi_12_12`` / ``biwi_8_16``: train and test on
   BIWI videos from a committed split file; ``*_id`` variants are
   identity-disjoint).
-* Split files (``train/splits/biwi_<ntrain>_<ntest>[_id]_seed<seed>.json``)
-  are written by :func:`make_biwi_split` and never regenerated silently;
+* Split files (``train/splits/biwi_<ntrain>_<ntest>[_id]_seed<seed>.json``,
+  ``train/splits/aflw2000_dev_<ntrain>_seed<seed>.json``) are written by
+  :func:`make_biwi_split` / :func:`make_image_split` and never regenerated silently;
   ``tests/test_data_protocols.py`` checks that the committed files equal
   what the recorded rule produces.
 
@@ -21,6 +22,11 @@ Split rules (recorded in each file's ``rule`` field):
                  07/22 are the same person); ``perm = default_rng(seed).permutation(sorted subjects)``;
                  walk perm adding a subject's videos to train while they fit in n_train
                  (others go to test); train and test share no person.
+  image split:   ``names = sorted image stems of the folder``; ``perm = default_rng(seed).permutation(names)``;
+                 train = sorted(perm[:n_train]), test = the rest, sorted. ``aflw2000_dev_500_seed0``
+                 splits the 1000-image AFLW2000-3D dev half (``../shared/realdata/aflw2000-dev``) into
+                 ``dev-train`` (500) and ``dev-test`` (500) for the scarce-real-data protocol
+                 (``bench/sim2real.py``).
 """
 from __future__ import annotations
 
@@ -104,6 +110,28 @@ def make_biwi_split(n_train: int, seed: int = 0, identity_disjoint: bool = False
     }
 
 
+IMAGE_RULE = ("names = sorted image stems (imageNNNNN) of the folder; perm = numpy.random.default_rng(seed)"
+              ".permutation(names); train = sorted(perm[:n_train]); test = sorted(perm[n_train:])")
+
+
+def make_image_split(names: Iterable[str], n_train: int, seed: int, dataset: str, name: str, source: str) -> dict:
+    """A split of image ``names`` (stems) into ``n_train`` training and the remaining test images (``IMAGE_RULE``).
+
+    dataset: the reader kind it applies to (``aflw2000``); source: the folder the names were listed from.
+    """
+    names = sorted(str(n) for n in names)
+    if not 0 < n_train < len(names):
+        raise ValueError(f"n_train must be in 1..{len(names) - 1}, got {n_train}")
+    perm = [str(v) for v in np.random.default_rng(seed).permutation(names)]
+    return {"name": name, "dataset": dataset, "unit": "image", "seed": seed, "n_train": n_train,
+            "n_test": len(names) - n_train, "rule": IMAGE_RULE, "source": source,
+            "train": sorted(perm[:n_train]), "test": sorted(perm[n_train:])}
+
+
+#: the committed AFLW2000-3D dev-half split (dev-train / dev-test) of the scarce-real-data protocol.
+AFLW_DEV_SPLIT = "aflw2000_dev_500_seed0"
+
+
 def split_path(n_train: int, seed: int = 0, identity_disjoint: bool = False) -> Path:
     """Path of the committed split file for these parameters."""
     return SPLITS_DIR / (make_biwi_split(n_train, seed, identity_disjoint)["name"] + ".json")
@@ -163,7 +191,26 @@ for _tr, _te in BIWI_SPLIT_SIZES:
                                  note=f"BIWI {_tr}/{_te} videos{' (identity-disjoint)' if _id else ''}, seed 0")
 
 
-if __name__ == "__main__":  # regenerate the committed split files: python -m train.data.protocols
+def split_names(split_name: str | None, dataset: str, part: str) -> list[str] | None:
+    """The ``part`` (``train`` | ``test``) list of a committed split for reader kind ``dataset``; None without a split.
+
+    Raises DatasetError when the split was made for another dataset."""
+    if not split_name:
+        return None
+    split = load_split(split_name)
+    if split.get("dataset", dataset) != dataset:
+        raise DatasetError(f"split {split_name} is a {split['dataset']} split, not one of {dataset}; "
+                           f"fix: give a {dataset} split", Path(str(split_name)))
+    return list(split[part])
+
+
+if __name__ == "__main__":  # regenerate the committed split files: python -m train.data.protocols [AFLW_DEV_FOLDER]
+    import sys
+
     for _tr, _ in BIWI_SPLIT_SIZES:
         for _id in (False, True):
             print(write_split(make_biwi_split(_tr, 0, _id)))
+    if len(sys.argv) > 1:   # the AFLW2000-3D dev half (1000 images) -> aflw2000_dev_500_seed0
+        _stems = [p.stem for p in Path(sys.argv[1]).glob("image*.jpg")]
+        print(write_split(make_image_split(_stems, 500, 0, "aflw2000", AFLW_DEV_SPLIT,
+                                           "../shared/realdata/aflw2000-dev (the AFLW2000-3D dev half)")))
