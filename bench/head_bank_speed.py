@@ -29,16 +29,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cold", action="store_true", help="also time a build into an empty cache")
     a = ap.parse_args()
-    from synth.heads import makehuman
+    from synth.heads import anny_model, makehuman
 
     if a.cold:
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            makehuman.load_anny_model(tmp)
+            anny_model.load_anny_model(tmp)
             print(f"model build, cold (empty cache): {time.perf_counter() - t:.1f} s")
-            makehuman._MODEL_CACHE.clear()
+            anny_model._MODEL_CACHE.clear()
     t = time.perf_counter()
-    makehuman.load_anny_model()
+    anny_model.load_anny_model()
     print(f"model build, warm (disk cache):    {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     bank = makehuman.AnnyHeadBank(pool_size=a.pool, seed=a.seed)

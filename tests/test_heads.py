@@ -240,7 +240,7 @@ def test_warps_no_cuda_notice_is_dropped_and_other_output_kept(capfd):
     bar); only that line is filtered, whatever else is printed comes back, also when init fails."""
     import os
 
-    from synth.heads.makehuman import WARP_NO_CUDA_NOTICE, _call_without_no_cuda_notice
+    from synth.heads.anny_model import WARP_NO_CUDA_NOTICE, _call_without_no_cuda_notice
 
     def noisy():
         os.write(2, WARP_NO_CUDA_NOTICE + b". GPU execution will not be available.\n")

