@@ -88,7 +88,9 @@ class PoseConfig:
     preset: "paper", "wide" or "faces" (:data:`POSE_PRESETS`); ranges below override the preset when given.
     pitch, yaw, roll: ranges in degrees (benchmark convention, see synth.pose).
     max_angle: in uniform_so3 mode, reject rotations with any |angle| above this.
-    histogram_file: .npy/.npz/.csv of (N, 3) pitch, yaw, roll degrees to match.
+    histogram_file: .npy/.npz/.csv of (N, 3) pitch, yaw, roll degrees to match, an .npz
+        histogram (``edges``, ``probs``), or the name of a shipped target (``faces``:
+        ``synth/pose_target.py``, stored in ``synth/data/pose_faces.npz``).
     """
 
     mode: str = "preset"
@@ -102,12 +104,37 @@ class PoseConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """Head placement. distance_mm: camera-to-head-centre z range. translation:
-    head-centre offset in the frame, as a fraction of the output size (crop
-    mode) or of the visible field at that distance (full mode)."""
+    """Head placement and the camera model.
 
+    model: "sensor" -- the fixed camera of ``sensor`` (Kinect-like, as BIWI and the coarse-to-fine
+        paper); crop mode frames the head by its nominal size. "photo" -- a photo camera framed on
+        the face the way 300W-LP / AFLW2000-3D images are (their 3DDFA crops): the nominal face
+        (``synth.heads.template``) is placed by ``face_height`` / ``face_center_*`` and the focal
+        length follows from the distance, so perspective varies with ``distance_mm`` while the
+        face keeps its size in the image; the head is rendered at the output resolution
+        (``sensor`` is not used) and effect sizes are in output pixels. Intrinsics go to ``K``.
+    distance_mm: camera-to-head-centre z range, mm.
+    translation: sensor model: head-centre offset in the frame, as a fraction of the output size
+        (crop mode) or of the visible field at that distance (full mode).
+    face_height: photo model: the face box height (the nominal face's landmark box) of a frontal
+        face as a fraction of the image height; the scale follows the face's 3-D size, so turned
+        faces get the smaller boxes the benchmarks show (AFLW2000-3D: 0.44 frontal, 0.39 at
+        |yaw| > 45 deg).
+    face_center_x: photo model: face-box centre minus the image centre, fraction of the width,
+        before the yaw shift.
+    face_shift_yaw: photo model: the face-box centre moves by this fraction of the width times
+        sin(yaw) (3DDFA crops centre the head, so a turned face's box sits off centre: AFLW2000-3D
+        0.42 at yaw < -45 deg, 0.59 at yaw > 45 deg).
+    face_center_y: photo model: face-box centre height, fraction of the image height from the top.
+    """
+
+    model: str = "sensor"
     distance_mm: Range = (800.0, 1300.0)
     translation: float = 0.08
+    face_height: Range = (0.36, 0.49)
+    face_center_x: Range = (-0.03, 0.03)
+    face_shift_yaw: float = 0.10
+    face_center_y: Range = (0.595, 0.635)
 
 
 @dataclass(frozen=True)
@@ -500,13 +527,21 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError(f"pose.preset: {cfg.pose.preset!r}; fix: use one of {sorted(POSE_PRESETS)}")
     if cfg.pose.mode == "histogram":
         hf = cfg.pose.histogram_file
-        if not hf or not Path(hf).is_file():
+        if not hf or not histogram_path(hf).is_file():
             raise ConfigError(f"pose.histogram_file: {hf!r} not found; fix: give a .npy/.npz/.csv of "
-                              "(N, 3) pitch, yaw, roll angles in degrees")
+                              "(N, 3) pitch, yaw, roll angles in degrees or a shipped target name (faces)")
     if not 0.0 < cfg.pose.max_angle <= 180.0:
         raise ConfigError("pose.max_angle: must be in (0, 180]")
+    if cfg.camera.model not in ("sensor", "photo"):
+        raise ConfigError(f"camera.model: {cfg.camera.model!r}; fix: use 'sensor' or 'photo'")
     if cfg.camera.distance_mm[0] <= 100.0:
         raise ConfigError("camera.distance_mm: the near end must be > 100 mm (the camera's near plane)")
+    if not (0.05 <= cfg.camera.face_height[0] and cfg.camera.face_height[1] <= 1.0):
+        raise ConfigError("camera.face_height: keep within [0.05, 1] of the image height")
+    if not (0.0 <= cfg.camera.face_center_y[0] and cfg.camera.face_center_y[1] <= 1.0):
+        raise ConfigError("camera.face_center_y: keep within [0, 1] of the image height")
+    if cfg.camera.model == "photo" and cfg.output.mode != "crop":
+        raise ConfigError("camera.model: 'photo' frames the face, so output.mode must be 'crop'")
     fr = cfg.output.crop_head_fraction
     if not (0.05 <= fr[0] and fr[1] <= 1.5):
         raise ConfigError("output.crop_head_fraction: keep within [0.05, 1.5]")
@@ -578,6 +613,19 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError(f"renderer.cycles_filter_px: {r.cycles_filter_px}; fix: keep within [0.01, 10] px")
     if r.cycles_threads < 0:
         raise ConfigError("renderer.cycles_threads: must be >= 0 (0 = all cores)")
+
+
+#: folder of the shipped pose targets (``synth/pose_target.py``)
+SHIPPED_DATA = Path(__file__).resolve().parent / "data"
+
+
+def histogram_path(value: str) -> Path:
+    """The file of ``pose.histogram_file``: a shipped target's (``faces`` -> synth/data/pose_faces.npz)
+    when the value is a bare name without suffix, else the path as given."""
+    p = Path(value)
+    if not p.suffix and len(p.parts) == 1:
+        return SHIPPED_DATA / f"pose_{value}.npz"
+    return p
 
 
 def pose_ranges(cfg: PoseConfig) -> dict[str, Range]:

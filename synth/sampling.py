@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.config import PoseConfig, SynthConfig, pose_ranges
+from synth.config import PoseConfig, SynthConfig, histogram_path, pose_ranges
+from synth.heads.template import FACE_TEMPLATE_MM
 from synth.pose import euler_from_rotation, rotation_from_euler
 from synth.scene import Background, Camera, Effects, HeadInstance, Light, Occluder, SceneSpec
 
@@ -57,16 +58,29 @@ class PoseHistogram:
     probs: np.ndarray
     shape: tuple[int, int, int]
 
+    @property
+    def cdf(self) -> np.ndarray:
+        """The cumulative distribution ``Generator.choice(n, p=probs)`` searches (computed once)."""
+        c = self.__dict__.get("_cdf")
+        if c is None:
+            c = self.probs.cumsum()
+            c /= c[-1]
+            object.__setattr__(self, "_cdf", c)
+        return c
+
 
 @lru_cache(maxsize=8)
 def load_pose_histogram(path: str, bin_deg: float = 10.0) -> PoseHistogram:
-    """Load (N, 3) pitch/yaw/roll degrees from .npy/.npz/.csv and bin them."""
-    p = Path(path)
+    """Load (N, 3) pitch/yaw/roll degrees from .npy/.npz/.csv and bin them, or a ready histogram
+    (.npz with ``edges`` (B+1,) and ``probs`` (B, B, B)), or a shipped target by name (``faces``)."""
+    p = histogram_path(path)
     try:
         if p.suffix == ".npy":
             angles = np.load(p)
         elif p.suffix == ".npz":
             with np.load(p) as z:
+                if "edges" in z.files and "probs" in z.files:
+                    return _ready_histogram(p, z["edges"], z["probs"])
                 angles = z[z.files[0]]
         else:
             angles = np.loadtxt(p, delimiter=",", ndmin=2)
@@ -78,6 +92,17 @@ def load_pose_histogram(path: str, bin_deg: float = 10.0) -> PoseHistogram:
     edges = np.arange(-180.0, 180.0 + bin_deg, bin_deg)
     hist, _ = np.histogramdd(angles, bins=(edges, edges, edges))
     return PoseHistogram(edges=edges, probs=(hist / hist.sum()).ravel(), shape=hist.shape)
+
+
+def _ready_histogram(p: Path, edges: np.ndarray, probs: np.ndarray) -> PoseHistogram:
+    edges = np.asarray(edges, np.float64)
+    probs = np.asarray(probs, np.float64)
+    b = len(edges) - 1
+    if edges.ndim != 1 or b < 1 or probs.shape != (b, b, b) or not np.all(np.diff(edges) > 0) \
+            or not np.all(probs >= 0) or probs.sum() <= 0:
+        raise ValueError(f"{p}: a histogram needs increasing edges (B+1,) and non-negative probs (B, B, B); "
+                         f"got {edges.shape} and {probs.shape}")
+    return PoseHistogram(edges=edges, probs=(probs / probs.sum()).ravel(), shape=probs.shape)
 
 
 def sample_rotation(cfg: PoseConfig, rng: np.random.Generator) -> np.ndarray:
@@ -100,7 +125,8 @@ def sample_rotation(cfg: PoseConfig, rng: np.random.Generator) -> np.ndarray:
         raise RuntimeError(f"pose.max_angle={cfg.max_angle} rejects nearly every rotation; raise it")
     if cfg.mode == "histogram":
         h = load_pose_histogram(str(cfg.histogram_file))
-        flat = int(rng.choice(h.probs.size, p=h.probs))
+        # what rng.choice(size, p=probs) does (one double, searched in the cdf), without its O(bins) checks
+        flat = int(h.cdf.searchsorted(rng.random(), side="right"))
         i, j, k = np.unravel_index(flat, h.shape)
         e = h.edges
         angles = [rng.uniform(e[n], e[n + 1]) for n in (i, j, k)]
@@ -146,6 +172,32 @@ def frame_head(cfg: SynthConfig, translation: np.ndarray, rng: np.random.Generat
     cam = Camera(out.width, out.height, float(s.fx * k), float(s.fy * k), float((cx - u0) * k), float((cy - v0) * k))
     render_scale = min(1.0, max(0.1, 1.0 / k)) if s.emulate_native_resolution else 1.0
     return Framing(cam, k, render_scale)
+
+
+def frame_face(cfg: SynthConfig, rotation: np.ndarray, translation: np.ndarray,
+               rng: np.random.Generator) -> Framing:
+    """Photo camera (``camera.model: photo``): intrinsics that put the nominal face's landmark box where
+    ``camera.face_*`` say, for a head with ``rotation`` at ``translation`` (mm, camera frame).
+
+    fx = fy = face_height * H / (the face box height the nominal face would have frontally at this
+    distance, perspective included), so the scale follows the face's 3-D size; the principal point
+    puts the projected box centre at
+    (W * (0.5 + face_center_x + face_shift_yaw * sin(yaw)), H * face_center_y).
+    """
+    c, out = cfg.camera, cfg.output
+    W, H = float(out.width), float(out.height)
+    z = float(translation[2])
+    frontal_y = FACE_TEMPLATE_MM[:, 1] / (FACE_TEMPLATE_MM[:, 2] + z)
+    f = _uniform(rng, c.face_height) * H / float(frontal_y.max() - frontal_y.min())
+    dx = _uniform(rng, c.face_center_x)
+    v = _uniform(rng, c.face_center_y)
+    pts = FACE_TEMPLATE_MM @ np.asarray(rotation).T + np.asarray(translation)
+    xn, yn = pts[:, 0] / pts[:, 2], pts[:, 1] / pts[:, 2]
+    yaw = float(euler_from_rotation(rotation)[1])
+    u = W * (0.5 + dx + c.face_shift_yaw * np.sin(np.deg2rad(yaw)))
+    cx = u - f * 0.5 * (xn.min() + xn.max())
+    cy = H * v - f * 0.5 * (yn.min() + yn.max())
+    return Framing(Camera(int(out.width), int(out.height), float(f), float(f), float(cx), float(cy)), 1.0, 1.0)
 
 
 def sample_translation(cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
@@ -277,8 +329,12 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     rng = sample_rng(seed, index)
     identity = int(rng.integers(cfg.heads.pool_size))
     rotation = sample_rotation(cfg.pose, rng)
-    translation = sample_translation(cfg, rng)
-    framing = frame_head(cfg, translation, rng)
+    if cfg.camera.model == "photo":
+        translation = np.array([0.0, 0.0, _uniform(rng, cfg.camera.distance_mm)])
+        framing = frame_face(cfg, rotation, translation, rng)
+    else:
+        translation = sample_translation(cfg, rng)
+        framing = frame_head(cfg, translation, rng)
     light = sample_light(cfg, rng)
     background = sample_background(cfg, rng)
     cam = framing.camera
