@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from synth.boxes import C2F_SQUARE_SCALE
+from synth.heads.wardrobe import OutfitSettings
 
 Range = tuple[float, float]
 
@@ -69,12 +70,18 @@ class HeadsConfig:
     expressions: give each identity a random facial expression.
     eye_mesh: "low" (MakeHuman's Low-Poly eyeballs, 172 triangles) or "high" (HighPolyEyes, 2040):
         ~50 pixels per 256x256 frame differ, the low-poly eyes cost ~4 % less render time.
+    outfit: people rather than mannequins (``synth.heads.wardrobe.OutfitSettings``, every piece
+        off by default): ``body`` (neck, shoulders, chest), ``hair`` (styles and natural colours;
+        ``bald_share_male`` / ``bald_share_female``, ``facial_hair_share``), ``top`` (clothes),
+        ``glasses_share``, ``hat_share``, ``eyelashes``, ``teeth``, ``gaze_deg`` (eyeball turn
+        range), ``smile_share`` (smiles that show the teeth), ``blink_share``. Drawn per identity.
     """
 
     source: str = "makehuman"
     pool_size: int = 300
     expressions: bool = True
     eye_mesh: str = "low"
+    outfit: OutfitSettings = field(default_factory=OutfitSettings)
     user_folder: str | None = None
 
 
@@ -514,6 +521,14 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError(f"heads.source: {cfg.heads.source!r}; fix: use 'makehuman' or 'user'")
     if cfg.heads.pool_size < 1:
         raise ConfigError("heads.pool_size: must be >= 1")
+    o = cfg.heads.outfit
+    for key in ("bald_share_male", "bald_share_female", "facial_hair_share", "glasses_share", "hat_share",
+                "smile_share", "blink_share"):
+        _check_prob(getattr(o, key), f"heads.outfit.{key}")
+    if not 0.0 <= o.gaze_deg <= 30.0:
+        raise ConfigError(f"heads.outfit.gaze_deg: {o.gaze_deg}; fix: keep within [0, 30] degrees")
+    if o.top and not o.body:
+        raise ConfigError("heads.outfit.top: clothes need the body; fix: also --set heads.outfit.body=true")
     if cfg.heads.eye_mesh not in ("low", "high"):
         raise ConfigError(f"heads.eye_mesh: {cfg.heads.eye_mesh!r}; fix: use 'low' or 'high'")
     if cfg.heads.source == "user":

@@ -35,7 +35,10 @@ def build_head_bank(cfg: SynthConfig, seed: int):
         for i in range(len(bank)):
             bank.get(i)
         return bank
-    return _build("makehuman", pool_size=h.pool_size, seed=seed, expressions=h.expressions, eye_mesh=h.eye_mesh)
+    from synth.heads.identity import IdentitySettings
+
+    return _build("makehuman", pool_size=h.pool_size, seed=seed, eye_mesh=h.eye_mesh,
+                  settings=IdentitySettings(expressions=h.expressions, outfit=h.outfit))
 
 
 def build_renderer(cfg: SynthConfig):
@@ -76,7 +79,9 @@ def build_renderer(cfg: SynthConfig):
 def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
     """JSON-safe record of every sampled parameter of a spec (stored with the sample)."""
     e = spec.effects
+    body = spec.head.body_rotation
     return {
+        "body_rotation": None if body is None else np.asarray(body, np.float64).round(6).tolist(),
         "light": {
             "direction": [float(v) for v in spec.light.direction],
             "intensity": float(spec.light.intensity),
@@ -114,7 +119,8 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
     landmarks (68, 2) px, K (3, 3) -- all float32; landmarks_visible (68,) bool;
     coarse_class int (0..3, see synth.pose.coarse_category); params (dict; with
     ``params["renderer"]`` = the backend's name when the renderer output names it, as
-    the mixed renderer of ``renderer.backend: mix`` does).
+    the mixed renderer of ``renderer.backend: mix`` does); seg (H, W) uint8 part classes when the
+    backend draws them (``synth.heads.mesh.SEG_CLASSES``).
     """
     R = spec.head.rotation
     euler = euler_from_rotation(R)
@@ -138,6 +144,8 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
     }
     if "renderer" in rendered:
         out["params"]["renderer"] = str(rendered["renderer"])
+    if "seg" in rendered:
+        out["seg"] = np.asarray(rendered["seg"], np.uint8)
     return out
 
 
@@ -170,7 +178,11 @@ class SampleMaker:
     def make(self, index: int) -> dict:
         spec = self.spec(index)
         rendered, rgb = self.render_spec(spec)
-        return label_sample(spec, rendered, rgb)
+        sample = label_sample(spec, rendered, rgb)
+        outfit = self.head_bank.get(spec.head.identity).attributes.get("outfit")
+        if outfit is not None:     # what the person wears (synth.heads.wardrobe.Outfit)
+            sample["params"]["outfit"] = outfit
+        return sample
 
     def close(self) -> None:
         self.renderer.close()

@@ -317,6 +317,19 @@ def sample_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Camera, p
     )
 
 
+#: largest turn of the head relative to the torso (pitch, yaw, roll), degrees: the rest is the torso's
+NECK_LIMITS_DEG = np.array([35.0, 55.0, 30.0])
+
+
+def sample_body_rotation(rotation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The torso's orientation (3, 3), camera frame, for a head at ``rotation``: the neck takes a random
+    40-90 % of each of the head's Euler angles (at most ``NECK_LIMITS_DEG``), the torso the rest, so a
+    profile head has a half-turned torso and a frontal one a frontal torso."""
+    share = rng.uniform(0.4, 0.9, size=3)
+    neck = np.clip(euler_from_rotation(rotation) * share, -NECK_LIMITS_DEG, NECK_LIMITS_DEG)
+    return rotation @ rotation_from_euler(*neck).T
+
+
 # --- the whole scene ------------------------------------------------------------------------
 
 def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
@@ -341,8 +354,10 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     center = cam.project(translation[None])[0]
     face_px = cam.fy * NOMINAL_FACE_HEIGHT_MM / translation[2]
     effects = sample_effects(cfg, rng, cam, framing.px_scale, center, face_px)
+    body = sample_body_rotation(rotation, rng)  # drawn last, always: earlier draws never move
     return SceneSpec(
         index=int(index), seed=int(seed), camera=cam,
-        head=HeadInstance(identity=identity, rotation=rotation, translation=translation),
+        head=HeadInstance(identity=identity, rotation=rotation, translation=translation,
+                          body_rotation=body if cfg.heads.outfit.body else None),
         light=light, background=background, effects=effects, render_scale=framing.render_scale,
     )

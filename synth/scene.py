@@ -61,13 +61,17 @@ class HeadInstance:
     """One head placed in the camera frame.
 
     identity: index into the run's identity pool (``synth.heads.HeadBank``).
-    rotation: (3, 3) float64, head frame -> camera frame (proper rotation).
+    rotation: (3, 3) float64, head frame -> camera frame (proper rotation): the pose label.
     translation: (3,) float64, head centre in the camera frame, mm.
+    body_rotation: (3, 3) float64 or None: the torso's orientation in the camera frame (head-frame
+        axes of the torso at rest -> camera); the torso turns about the head's neck pivot
+        (``HeadMesh.neck_pivot``) and the neck blends between the two. None = rigid with the head.
     """
 
     identity: int
     rotation: np.ndarray
     translation: np.ndarray
+    body_rotation: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

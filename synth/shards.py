@@ -13,6 +13,7 @@ rgb                    (N,H,W,3)    uint8       final image (after effects); zst
                                                 vdelta-predicted (attr ``predictor``, see below)
 depth                  (N,H,W)      uint16      planar z-depth, mm, 0 = no data
 depth_noisy            (N,H,W)      uint16      optional: Kinect-like depth (synth.depth), 0 = hole
+seg                    (N,H,W)      uint8       optional: part class per pixel (synth.heads.mesh.SEG_CLASSES)
 mask                   (N,H,W)      uint8       head mask 0/1; stored only when some sample's mask
                                                 is not ``depth > 0`` (attr ``mask_source``)
 rotation               (N,3,3)      float32     head -> OpenCV camera rotation (canonical label)
@@ -185,9 +186,10 @@ IMAGE_FIELDS = {
     "depth": (np.uint16, lambda h, w: (h, w), True),
     "depth_noisy": (np.uint16, lambda h, w: (h, w), True),
     "mask": (np.uint8, lambda h, w: (h, w), False),
+    "seg": (np.uint8, lambda h, w: (h, w), False),
 }
-#: Optional image datasets (present only when the config produces them).
-OPTIONAL_FIELDS = ("depth_noisy",)
+#: Optional image datasets (present only when the config / backend produces them).
+OPTIONAL_FIELDS = ("depth_noisy", "seg")
 #: Per-sample label datasets: name -> (dtype, trailing shape).
 LABEL_FIELDS = {
     "rotation": (np.float32, (3, 3)),

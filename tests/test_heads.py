@@ -59,7 +59,7 @@ def test_mesh_is_cropped_head(bank):
         assert p.uvs.shape == (p.positions.shape[0], 2) and p.uvs.min() >= 0 and p.uvs.max() <= 1
         assert p.indices.dtype == np.uint32 and p.indices.max() < p.positions.shape[0]
         assert p.texture.dtype == np.uint8 and p.texture.ndim == 3 and p.texture.shape[2] == 4
-    assert [p.name for p in h.parts] == ["skin", "eyes", "eyebrows"]
+    assert [p.name for p in h.parts] == ["skin", "mouth", "eyes", "eyebrows"]  # mouth: the cavity, its own class
     json.dumps(h.attributes)
     assert h.attributes["source"] == "anny"
 

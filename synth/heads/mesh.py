@@ -18,6 +18,22 @@ import numpy as np
 #: Number of points in the iBUG 68-point landmark scheme used by 300W-LP and AFLW2000.
 N_LANDMARKS = 68
 
+#: Part-segmentation classes (the shard's ``seg`` image): id -> name. 0 is the background.
+SEG_CLASSES = {0: "background", 1: "skin", 2: "hair", 3: "eyes", 4: "brows", 5: "mouth", 6: "body",
+               7: "clothes", 8: "accessories"}
+#: Part name -> segmentation class id (``part_class``): skin = the head and neck down to where the
+#: bald head of earlier renders was cut; body = the skin below it (neck base, shoulders, chest).
+PART_CLASSES = {"skin": 1, "hair": 2, "beard": 2, "eyes": 3, "eyebrows": 4, "eyelashes": 4, "mouth": 5,
+                "teeth": 5, "body": 6, "top": 7, "glasses": 8, "hat": 8}
+#: Classes of the head: the sample's ``mask`` is the union of these (hair and hats included;
+#: body skin and clothes are not); depth covers every part.
+HEAD_CLASSES = (1, 2, 3, 4, 5, 8)
+
+
+def part_class(name: str) -> int:
+    """Segmentation class of a part name; unknown parts (user meshes' extra parts) count as skin."""
+    return PART_CLASSES.get(name, 1)
+
 
 @dataclass(frozen=True)
 class MeshPart:
@@ -31,6 +47,11 @@ class MeshPart:
     texture: (H, W, 4) uint8 RGBA, row 0 = top of the image; alpha < 128 is cut out.
     texture_key: identifies the texture image so renderers can share one upload
         between identities that use the same image.
+    blend: (N,) float32 in [0, 1] or None (all 0): how far each vertex follows the torso instead
+        of the head (0 = rigid with the head, the pose label; 1 = rigid with the torso; in between
+        on the neck), see ``HeadMesh.neck_pivot``.
+    tint: linear RGB (3,) in [0, 1] or None: recolour the texture -- albedo = tint x the texel's
+        luminance / the texture's mean luminance (hair and clothes colours).
     """
 
     name: str
@@ -40,6 +61,8 @@ class MeshPart:
     indices: np.ndarray
     texture: np.ndarray
     texture_key: str
+    blend: np.ndarray | None = None
+    tint: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,12 +74,15 @@ class HeadMesh:
     landmarks: (68, 3) float32, mm, head frame, iBUG 68-point order
         (index 30 = nose tip); rows are NaN where the source has no such point.
     attributes: descriptive values (age, gender, ethnicity, source, ...), JSON-safe.
+    neck_pivot: (3,) mm, head frame: the point the head turns about relative to the torso
+        (``SceneSpec.head.body_rotation``); parts with ``blend`` > 0 follow the torso about it.
     """
 
     identity: int
     parts: tuple[MeshPart, ...]
     landmarks: np.ndarray
     attributes: dict = field(default_factory=dict)
+    neck_pivot: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     @property
     def n_vertices(self) -> int:

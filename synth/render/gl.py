@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from synth.heads.mesh import HeadMesh
+from synth.heads.mesh import HeadMesh, part_class
 from synth.render import geometry, lod
 from synth.render.background import make_background, solid_rgb
 from synth.render.cutout import ALPHA_CUT, MIXED, TRANSPARENT, triangle_alpha_classes
@@ -89,6 +89,8 @@ _VERTEX_SHADER = """
 #version 330
 uniform mat3 u_rot;          // head -> camera rotation
 uniform vec3 u_trans;        // head origin in camera frame, mm
+uniform mat3 u_rot_body;     // torso pose: head-frame points -> camera (about the neck pivot)
+uniform vec3 u_trans_body;
 uniform mat4 u_proj;         // camera frame -> clip (geometry.gl_projection)
 uniform vec3 u_light_dir;    // unit, camera frame, toward the light
 uniform vec3 u_light_col;    // intensity * color (linear)
@@ -98,6 +100,7 @@ uniform bool u_two_sided;    // flip normals that face away from the camera
 in vec3 in_pos;
 in vec3 in_nrm;
 in vec2 in_uv;
+in float in_blend;           // 0 = moves with the head, 1 = with the torso
 %s
 out float v_z;
 out vec3 v_diffuse;          // multiplies the linear albedo
@@ -105,7 +108,12 @@ out vec3 v_specular;         // added after
 out vec2 v_uv;
 void main() {
     vec3 p = u_rot * in_pos + u_trans;
-    vec3 n = normalize(u_rot * in_nrm);
+    vec3 n = u_rot * in_nrm;
+    if (in_blend > 0.0) {   // the neck and below: linear blend of the head's and the torso's pose
+        p = mix(p, u_rot_body * in_pos + u_trans_body, in_blend);
+        n = mix(n, u_rot_body * in_nrm, in_blend);
+    }
+    n = normalize(n);
     vec3 view = normalize(-p);
     if (u_two_sided && dot(n, view) < 0.0) n = -n;
     float nl = max(dot(n, u_light_dir), 0.0);
@@ -148,28 +156,35 @@ _FRAGMENT_SHADER = """
 #version 330
 #define CUTOUT %d
 uniform sampler2D u_tex;
+uniform vec3 u_tint;         // recolour: albedo = u_tint * luminance (u_tint already / the texture's mean)
+uniform bool u_tint_on;
+uniform float u_class;       // part class / 255 (synth.heads.mesh.PART_CLASSES)
 in float v_z;
 in vec3 v_diffuse;
 in vec3 v_specular;
 in vec2 v_uv;
 layout(location = 0) out vec4 f_color;
 layout(location = 1) out float f_z;
+layout(location = 2) out float f_class;
 void main() {
     vec4 tex = texture(u_tex, v_uv);
 #if CUTOUT
     if (tex.a < 0.5) discard;
 #endif
     // sRGB-ish: decode with gamma 2 (square), light linearly, encode with sqrt
-    vec3 c = tex.rgb * tex.rgb * v_diffuse + v_specular;
+    vec3 albedo = tex.rgb * tex.rgb;
+    if (u_tint_on) albedo = u_tint * dot(albedo, vec3(0.2126, 0.7152, 0.0722));
+    vec3 c = albedo * v_diffuse + v_specular;
     f_color = vec4(sqrt(clamp(c, 0.0, 1.0)), 1.0);
     f_z = v_z;   // perspective-correct: exact camera z of the triangle plane at the pixel centre
+    f_class = u_class;
 }
 """
 
-#: Framebuffer.color_mask values: both attachments, shaded colour only, camera z only
-_WRITE_BOTH = ((True,) * 4, (True,) * 4)
-_WRITE_COLOR = ((True,) * 4, (False,) * 4)
-_WRITE_Z = ((False,) * 4, (True,) * 4)
+#: Framebuffer.color_mask values: every attachment, shaded colour only, camera z and part class only
+_WRITE_ALL = ((True,) * 4, (True,) * 4, (True,) * 4)
+_WRITE_COLOR = ((True,) * 4, (False,) * 4, (False,) * 4)
+_WRITE_Z = ((False,) * 4, (True,) * 4, (True,) * 4)
 
 
 def _choose_backends(backend: str) -> list[str]:
@@ -241,10 +256,10 @@ class GLRenderer:
     """
 
     def __init__(self, backend: str = "auto", *, max_heads: int = 512, max_textures: int = 512,
-                 cull_parts: tuple[str, ...] = ("skin",), specular_parts: tuple[str, ...] = ("skin",),
+                 cull_parts: tuple[str, ...] = ("skin", "mouth", "body"), specular_parts: tuple[str, ...] = ("skin", "body"),
                  ks: float = 0.08, shininess: float = 24.0, landmark_tol_mm: float = 4.0,
                  egl_device: int = 0, mipmaps: str = "nearest", lod_px: float = 0.0,
-                 lod_parts: tuple[str, ...] = ("skin",)):
+                 lod_parts: tuple[str, ...] = ("skin", "body", "top", "teeth")):
         if mipmaps not in ("nearest", "linear"):
             raise ValueError(f"mipmaps must be 'nearest' or 'linear', not {mipmaps!r}")
         if not (float(lod_px) >= 0.0):
@@ -323,7 +338,7 @@ class GLRenderer:
         with self.ctx:
             for entries in self._heads.values():
                 self._release_head(entries)
-            for tex, _ in self._textures.values():
+            for tex, *_ in self._textures.values():
                 tex.release()
             for fbo, att in self._fbos.values():
                 fbo.release()
@@ -370,23 +385,25 @@ class GLRenderer:
             if len(indices) == 0:  # nothing of it can be seen
                 continue
             n = part.positions.shape[0]
-            inter = np.empty((n, 8), np.float32)
+            inter = np.empty((n, 9), np.float32)
             inter[:, 0:3] = part.positions
             inter[:, 3:6] = part.normals
             inter[:, 6:8] = part.uvs
+            inter[:, 8] = 0.0 if part.blend is None else part.blend
             vbo = self.ctx.buffer(inter)
             ibo = self.ctx.buffer(indices)
             vao = self._head_vertex_array(self._progs[cutout], vbo, ibo)
             radius = float(np.sqrt((np.asarray(part.positions, np.float64) ** 2).sum(1).max()))
             entries.append(_DrawnPart(vao, vbo, ibo, part, indices, radius))
+        entries.sort(key=lambda d: d.vao.program is self._progs[True])  # opaque parts first: early z for the rest
         self._heads[key] = entries
         while len(self._heads) > self.max_heads:
             self._release_head(self._heads.popitem(last=False)[1])
         return entries
 
     def _head_vertex_array(self, prog, vbo, ibo):
-        """A vertex array over a part's interleaved (position, normal, UV) float32 buffer and uint32 triangles."""
-        return self.ctx.vertex_array(prog, [(vbo, "3f 3f 2f", "in_pos", "in_nrm", "in_uv")],
+        """A vertex array over a part's interleaved (position, normal, UV, torso blend) float32 buffer and uint32 triangles."""
+        return self.ctx.vertex_array(prog, [(vbo, "3f 3f 2f 1f", "in_pos", "in_nrm", "in_uv", "in_blend")],
                                      index_buffer=ibo, index_element_size=4)
 
     def _vertex_array(self, drawn: _DrawnPart, z_mm: float, focal_px: float):
@@ -414,7 +431,7 @@ class GLRenderer:
         (``synth.render.cutout``): MakeHuman's eyes lose their transparent cornea shell
         and draw with early depth test. Cached per (texture, UVs, triangles).
         """
-        _, cutout = self._texture(part)
+        _, cutout, _ = self._texture(part)
         if not cutout:
             return np.ascontiguousarray(part.indices, dtype=np.uint32), False
         key = (part.texture_key, part.uvs.shape, part.indices.shape,
@@ -432,7 +449,8 @@ class GLRenderer:
         return entry
 
     def _texture(self, part):
-        """(Texture, has_cutout) for part.texture_key, uploading on first use (LRU)."""
+        """(Texture, has_cutout, mean linear luminance of the opaque texels) for part.texture_key,
+        uploading on first use (LRU)."""
         entry = self._textures.get(part.texture_key)
         if entry is not None:
             self._textures.move_to_end(part.texture_key)
@@ -445,7 +463,7 @@ class GLRenderer:
         cutout = bool((img[..., 3] < ALPHA_CUT).any())
         nearest = self.mipmaps == "nearest" and not cutout
         tex.filter = (moderngl.LINEAR_MIPMAP_NEAREST if nearest else moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-        entry = (tex, cutout)
+        entry = (tex, cutout, texture_luminance(img))
         self._textures[part.texture_key] = entry
         while len(self._textures) > self.max_textures:
             self._textures.popitem(last=False)[1][0].release()
@@ -463,9 +481,10 @@ class GLRenderer:
         if entry is None:
             color = self.ctx.renderbuffer(key, 4)
             zbuf = self.ctx.renderbuffer(key, 1, dtype="f4")
+            seg = self.ctx.renderbuffer(key, 1)
             depth = self.ctx.depth_renderbuffer(key)
-            fbo = self.ctx.framebuffer(color_attachments=[color, zbuf], depth_attachment=depth)
-            entry = (fbo, (color, zbuf, depth))
+            fbo = self.ctx.framebuffer(color_attachments=[color, zbuf, seg], depth_attachment=depth)
+            entry = (fbo, (color, zbuf, seg, depth))
             self._fbos[key] = entry
             while len(self._fbos) > 8:
                 old, att = self._fbos.popitem(last=False)[1]
@@ -478,7 +497,7 @@ class GLRenderer:
 
     @staticmethod
     def _clear(fbo, rgb) -> None:
-        """Clear the whole framebuffer: colour = rgb (0..1) with alpha 1, camera z = 0, depth = 1.
+        """Clear the whole framebuffer: colour = rgb (0..1) with alpha 1, camera z and class = 0, depth = 1.
 
         Unscissored per-attachment clears stay on llvmpipe's fast clear path (a clear limited to
         the viewport is drawn as a quad), and a solid background needs no pass of its own.
@@ -488,16 +507,17 @@ class GLRenderer:
         fbo.color_mask = _WRITE_Z
         fbo.depth_mask = False
         fbo.clear(0.0, 0.0, 0.0, 0.0)
-        fbo.color_mask = _WRITE_BOTH
+        fbo.color_mask = _WRITE_ALL
         fbo.depth_mask = True
 
     # ------------------------------------------------------------------ render
     def rasterize(self, spec: SceneSpec, head: HeadMesh, width: int, height: int,
-                  background: bool = True):
+                  background: bool = True, segmentation: bool = False):
         """Draw background and head at width x height, camera rescaled to that grid.
 
         Returns (rgb (h, w, 3) uint8 top-down, z (h, w) float32 camera z in mm with
-        0 = empty, the camera used). Fresh arrays each call.
+        0 = empty, the camera used), and with ``segmentation`` also (h, w) uint8 part classes
+        (``synth.heads.mesh.part_class``, 0 = background). Fresh arrays each call.
         """
         cam = spec.camera
         if (width, height) != (cam.width, cam.height):
@@ -514,6 +534,7 @@ class GLRenderer:
             "u_light_dir": d.astype(np.float32).tobytes(),
             "u_light_col": (col * light.intensity).astype(np.float32).tobytes(),
             "u_ambient": (col * light.ambient).astype(np.float32).tobytes(),
+            **body_pose_uniforms(spec.head, head.neck_pivot),
         }
         bg = spec.background
         with ctx:
@@ -533,7 +554,8 @@ class GLRenderer:
             for drawn in entries:
                 part = drawn.part
                 vao = self._vertex_array(drawn, z_mm, focal_px)
-                self._texture(part)[0].use(0)
+                tex, _, luminance = self._texture(part)
+                tex.use(0)
                 cull = part.name in self.cull_parts
                 if cull:
                     ctx.enable(moderngl.CULL_FACE)
@@ -542,6 +564,10 @@ class GLRenderer:
                 prog = vao.program
                 self._set(prog, "u_two_sided", value=not cull)
                 self._set(prog, "u_ks", value=self.ks if part.name in self.specular_parts else 0.0)
+                self._set(prog, "u_class", value=part_class(part.name) / 255.0)
+                self._set(prog, "u_tint_on", value=part.tint is not None)
+                if part.tint is not None:
+                    self._set(prog, "u_tint", value=tuple(float(c) / luminance for c in part.tint))
                 vao.render(moderngl.TRIANGLES)
             # RGBA: llvmpipe copies its RGBA8 rows as they are (0.03 ms at 256x256), where an RGB
             # read-back packs pixel by pixel (0.15 ms); OpenCV drops alpha in 0.01 ms (a numpy copy of the
@@ -551,18 +577,40 @@ class GLRenderer:
             fbo.read_into(rgba, view, components=4, attachment=0, alignment=1, dtype="f1")
             fbo.read_into(z, view, components=1, attachment=1, alignment=1, dtype="f4")
             rgb = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
+            if segmentation:
+                seg = np.empty((height, width), np.uint8)
+                fbo.read_into(seg, view, components=1, attachment=2, alignment=1, dtype="f1")
         if background and bg.kind != "solid":  # where no head fragment wrote camera z (see the module doc)
             cv2.copyTo(np.asarray(make_background(bg, width, height)), (z <= 0.0).view(np.uint8), rgb)
-        return rgb, z, cam
+        return (rgb, z, cam, seg) if segmentation else (rgb, z, cam)
 
     def render(self, spec: SceneSpec, head: HeadMesh) -> dict:
         """Render one spec; returns the dict of ``base.RENDER_OUTPUT_KEYS`` (see base.py)."""
         if self.ctx is None:
             raise RuntimeError("GLRenderer is closed")
         w, h = render_size(spec.camera, spec.render_scale)
-        rgb, z, rcam = self.rasterize(spec, head, w, h)
+        rgb, z, rcam, seg = self.rasterize(spec, head, w, h, segmentation=True)
         np.maximum(z, 0.0, out=z)  # background is 0; guard against -0.0
-        return render_outputs(spec, head, rgb, z, rcam, self.landmark_tol_mm)
+        return render_outputs(spec, head, rgb, z, rcam, self.landmark_tol_mm, seg)
+
+
+def texture_luminance(img: np.ndarray) -> float:
+    """Mean linear luminance (sRGB-ish decode: squared) of the texels with alpha >= 128 of an RGBA image."""
+    rgb = img[..., :3][img[..., 3] >= ALPHA_CUT].astype(np.float64) / 255.0
+    if len(rgb) == 0:
+        return 1.0
+    return float(max(((rgb * rgb) @ np.array([0.2126, 0.7152, 0.0722])).mean(), 1e-4))
+
+
+def body_pose_uniforms(instance, pivot) -> dict:
+    """``u_rot_body`` / ``u_trans_body``: the torso's pose (``HeadInstance.body_rotation``, or the head's
+    when None) turning head-frame points about the neck pivot, so the pivot sits where the head puts it."""
+    R = np.asarray(instance.rotation, np.float64)
+    t = np.asarray(instance.translation, np.float64)
+    B = R if instance.body_rotation is None else np.asarray(instance.body_rotation, np.float64)
+    c = np.asarray(pivot, np.float64)
+    return {"u_rot_body": B.astype(np.float32).T.tobytes(),
+            "u_trans_body": (R @ c + t - B @ c).astype(np.float32).tobytes()}
 
 
 def _uniforms(prog) -> dict:

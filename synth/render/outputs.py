@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from synth.boxes import landmark_box
+from synth.heads.mesh import HEAD_CLASSES
 from synth.render import geometry
 
 
@@ -29,9 +30,12 @@ def render_size(camera, scale: float) -> tuple[int, int]:
     return (W, H) if s >= 1.0 else (max(1, round(W * s)), max(1, round(H * s)))
 
 
-def render_outputs(spec, head, rgb: np.ndarray, z: np.ndarray, render_camera, landmark_tol_mm: float) -> dict:
-    """The dict of ``base.RENDER_OUTPUT_KEYS`` from raw (h, w, 3) uint8 ``rgb`` and (h, w) float32 camera-z
-    ``z`` in mm (0 = background) rendered with ``render_camera``; see ``base.py`` for every output."""
+def render_outputs(spec, head, rgb: np.ndarray, z: np.ndarray, render_camera, landmark_tol_mm: float,
+                   seg: np.ndarray | None = None) -> dict:
+    """The dict of ``base.RENDER_OUTPUT_KEYS`` from raw (h, w, 3) uint8 ``rgb``, (h, w) float32 camera-z
+    ``z`` in mm (0 = background) and, when the backend gives it, (h, w) uint8 part classes ``seg``
+    rendered with ``render_camera``; see ``base.py`` for every output. The mask is the head's classes
+    of ``seg`` (``synth.heads.mesh.HEAD_CLASSES``), else ``z > 0``."""
     cam = spec.camera
     W, H = int(cam.width), int(cam.height)
     h, w = z.shape
@@ -40,9 +44,11 @@ def render_outputs(spec, head, rgb: np.ndarray, z: np.ndarray, render_camera, la
 
         rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR)
         z = geometry.resize_nearest(z, W, H)  # nearest: never blended across the silhouette
-    mask = z > 0
+        if seg is not None:
+            seg = geometry.resize_nearest(seg, W, H)
+    mask = z > 0 if seg is None else head_mask(seg)
     uv, lz = geometry.project_points(cam, spec.head.rotation, spec.head.translation, head.landmarks)
-    return {
+    out = {
         "rgb": rgb,
         "depth": z,
         "mask": mask,
@@ -50,6 +56,18 @@ def render_outputs(spec, head, rgb: np.ndarray, z: np.ndarray, render_camera, la
         "landmarks_visible": geometry.landmark_visibility(uv, lz, z, landmark_tol_mm),
         "bbox": landmark_box(uv),
     }
+    if seg is not None:
+        out["seg"] = seg
+    return out
+
+
+#: class id -> True for the head's classes (lookup table of :func:`head_mask`)
+_HEAD_LUT = np.isin(np.arange(256), HEAD_CLASSES)
+
+
+def head_mask(seg: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels of the head (skin, hair, eyes, brows, mouth, accessories) in a part-class image."""
+    return _HEAD_LUT[seg]
 
 
 def range_image(spec, depth: np.ndarray) -> np.ndarray:
