@@ -25,3 +25,21 @@ def square_box(bbox, scale: float = 1.0, min_extent: float = 0.0) -> np.ndarray:
     cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
     half = scale * max(b[2] - b[0], b[3] - b[1], min_extent) / 2
     return np.array([cx - half, cy - half, cx + half, cy + half])
+
+
+#: names of the columns of :func:`face_box_stats`
+FACE_BOX_STATS = ("height/width", "width/inter-ocular", "height/inter-ocular", "nose tip height in box",
+                  "eye centre height in box")
+
+
+def face_box_stats(landmarks) -> np.ndarray:
+    """(N, 5) shape statistics of the 68-point face boxes of (N, 68, 2) landmarks (:data:`FACE_BOX_STATS`):
+    the box's aspect, its size in inter-ocular distances (eye centres), and where the nose tip (30)
+    and the eye centres sit between its top (0) and bottom (1). Crop parity compares them between
+    renders and real faces."""
+    lm = np.asarray(landmarks, np.float64)
+    lo, hi = lm.min(axis=1), lm.max(axis=1)
+    w, h = hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1]
+    iod = np.linalg.norm(lm[:, 36:42].mean(axis=1) - lm[:, 42:48].mean(axis=1), axis=1)
+    eye_y = lm[:, 36:48, 1].mean(axis=1)
+    return np.stack([h / w, w / iod, h / iod, (lm[:, 30, 1] - lo[:, 1]) / h, (eye_y - lo[:, 1]) / h], axis=1)

@@ -153,6 +153,13 @@ class LightingConfig:
     intensity: key-light scale. ambient: ambient fill.
     colors: name -> RGB in [0, 1]; white_probability: chance of natural white,
         otherwise one of the other colours uniformly.
+    fill_intensity: range of a second light's intensity (0 = none), from the other side of the
+        camera than the key (azimuth mirrored plus ``fill_spread_deg`` noise, elevation 0..40);
+        its colour is white tinted by up to ``tint`` per channel.
+    environment: range of the environment gradient's strength (``synth.scene.Light.env_*``):
+        brighter from a direction drawn mostly from above (sky) than from below (ground);
+        env_color is white tinted by up to ``tint``. 0 = the uniform ambient of earlier renders.
+    tint: colour variation of the fill and environment lights, fraction per channel.
     """
 
     azimuth_deg: Range = (-100.0, 100.0)
@@ -160,6 +167,10 @@ class LightingConfig:
     intensity: Range = (0.3, 1.2)
     ambient: Range = (0.2, 0.45)
     white_probability: float = 0.5
+    fill_intensity: Range = (0.0, 0.0)
+    fill_spread_deg: float = 40.0
+    environment: Range = (0.0, 0.0)
+    tint: float = 0.15
     colors: dict = field(default_factory=lambda: dict(DEFAULT_LIGHT_COLORS))
 
 
@@ -566,6 +577,11 @@ def validate(cfg: SynthConfig) -> None:
     if "natural" not in cfg.lighting.colors:
         raise ConfigError("lighting.colors: needs a 'natural' entry (the white light)")
     _check_prob(cfg.lighting.white_probability, "lighting.white_probability")
+    for key in ("fill_intensity", "environment"):
+        if getattr(cfg.lighting, key)[0] < 0:
+            raise ConfigError(f"lighting.{key}: must be >= 0")
+    if not 0.0 <= cfg.lighting.tint <= 1.0:
+        raise ConfigError("lighting.tint: keep within [0, 1]")
     e = cfg.effects
     for key, p in (("effects.blur.gaussian_probability", e.blur.gaussian_probability),
                    ("effects.blur.motion_probability", e.blur.motion_probability),

@@ -88,6 +88,12 @@ def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
             "color": [float(v) for v in spec.light.color],
             "color_name": spec.light.color_name,
             "ambient": float(spec.light.ambient),
+            "fill_direction": [float(v) for v in spec.light.fill_direction],
+            "fill_intensity": float(spec.light.fill_intensity),
+            "fill_color": [float(v) for v in spec.light.fill_color],
+            "env_direction": [float(v) for v in spec.light.env_direction],
+            "env_strength": float(spec.light.env_strength),
+            "env_color": [float(v) for v in spec.light.env_color],
         },
         "background": {
             "kind": spec.background.kind,

@@ -7,6 +7,7 @@ global RNG is touched anywhere.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -244,6 +245,24 @@ def sample_light(cfg: SynthConfig, rng: np.random.Generator) -> Light:
                  ambient=ambient, color_name=name)
 
 
+def with_fill_and_environment(cfg: SynthConfig, light: Light, rng: np.random.Generator) -> Light:
+    """``light`` with a fill light and an environment gradient (``lighting.fill_intensity`` /
+    ``environment``; every number is drawn even when both ranges are 0, so neither shifts the other)."""
+    lc = cfg.lighting
+    fill = _uniform(rng, lc.fill_intensity)
+    key_az = float(np.degrees(np.arctan2(light.direction[0], -light.direction[2])))
+    fill_az = -key_az + rng.uniform(-lc.fill_spread_deg, lc.fill_spread_deg)
+    fill_el = rng.uniform(0.0, 40.0)
+    env = _uniform(rng, lc.environment)
+    # the environment's bright side: mostly from above (image up is -y), sometimes from a side
+    env_dir = light_direction(rng.uniform(-180.0, 180.0), rng.uniform(20.0, 90.0))
+    tints = 1.0 + lc.tint * rng.uniform(-1.0, 1.0, size=(2, 3))
+    return dataclasses.replace(
+        light, fill_direction=light_direction(fill_az, fill_el), fill_intensity=fill,
+        fill_color=np.clip(tints[0], 0.0, 1.0), env_direction=env_dir, env_strength=env,
+        env_color=np.clip(tints[1], 0.0, 1.0))
+
+
 @lru_cache(maxsize=8)
 def _background_images(folder: str) -> tuple[str, ...]:
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -355,6 +374,7 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     face_px = cam.fy * NOMINAL_FACE_HEIGHT_MM / translation[2]
     effects = sample_effects(cfg, rng, cam, framing.px_scale, center, face_px)
     body = sample_body_rotation(rotation, rng)  # drawn last, always: earlier draws never move
+    light = with_fill_and_environment(cfg, light, rng)
     return SceneSpec(
         index=int(index), seed=int(seed), camera=cam,
         head=HeadInstance(identity=identity, rotation=rotation, translation=translation,

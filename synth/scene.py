@@ -76,13 +76,19 @@ class HeadInstance:
 
 @dataclass(frozen=True)
 class Light:
-    """A directional key light plus ambient fill.
+    """A directional key light, ambient fill, and optionally a fill light and an environment gradient.
 
     direction: (3,) unit vector in the camera frame pointing from the head
         toward the light (so (0, 0, -1) is a light at the camera).
     intensity: key-light scale, 0.3..1.2 in the default config.
     color: (3,) linear RGB in [0, 1]; natural white is (1, 1, 1).
     ambient: ambient term in [0, 1], multiplied by ``color``.
+    fill_direction / fill_intensity / fill_color: a second, weaker directional light (Lambert, no
+        highlight), linear RGB; intensity 0 = none.
+    env_direction / env_strength / env_color: the first-order (linear) spherical-harmonic part of
+        the environment: a surface with normal n gets ``env_strength * env_color * dot(n,
+        env_direction)`` added to the ambient (negative where it faces away: the ground side is
+        darker than the sky side), clamped at 0 in total; strength 0 = uniform ambient only.
     """
 
     direction: np.ndarray
@@ -90,6 +96,12 @@ class Light:
     color: np.ndarray
     ambient: float = 0.35
     color_name: str = "white"
+    fill_direction: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, -1.0]))
+    fill_intensity: float = 0.0
+    fill_color: np.ndarray = field(default_factory=lambda: np.ones(3))
+    env_direction: np.ndarray = field(default_factory=lambda: np.array([0.0, -1.0, 0.0]))
+    env_strength: float = 0.0
+    env_color: np.ndarray = field(default_factory=lambda: np.ones(3))
 
 
 @dataclass(frozen=True)

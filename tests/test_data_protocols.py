@@ -60,3 +60,24 @@ def test_protocol_table():
     for name, p in PROTOCOLS.items():
         if p.split:
             assert (SPLITS_DIR / f"{p.split}.json").is_file(), name
+
+
+def test_committed_aflw_dev_split_matches_the_rule(realdata):
+    from train.data.protocols import AFLW_DEV_SPLIT, make_image_split
+
+    folder = realdata / "aflw2000-dev"
+    committed = load_split(AFLW_DEV_SPLIT)
+    stems = [p.stem for p in folder.glob("image*.jpg")]
+    assert committed == make_image_split(stems, 500, 0, "aflw2000", AFLW_DEV_SPLIT, committed["source"])
+    assert len(committed["train"]) == 500 and not set(committed["train"]) & set(committed["test"])
+
+
+def test_aflw_split_selects_its_part_and_refuses_another_datasets_split(realdata):
+    from train.data.protocols import AFLW_DEV_SPLIT, split_names
+    from train.inputs import DataOptions, open_reader
+
+    folder = realdata / "aflw2000-dev"
+    test = open_reader("aflw2000", folder, DataOptions(angle_limit=None, aflw_split=AFLW_DEV_SPLIT), "test")
+    assert sorted(test.names) == sorted(load_split(AFLW_DEV_SPLIT)["test"])
+    with pytest.raises(DatasetError, match="biwi split"):
+        split_names("biwi_16_8_seed0", "aflw2000", "train")

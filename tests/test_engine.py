@@ -166,3 +166,22 @@ def test_ray_train_with_two_cpu_workers(rendered_set, tmp_path):
     assert state["epoch"] == 1 and len(res.history) == 2
     assert res.history[-1]["samples"] == 64          # the two workers together saw the epoch once
     assert np.isfinite(res.best_score)
+
+
+def test_init_starts_from_a_runs_weights_and_refuses_another_model(trained, rendered_set, tmp_path):
+    start = read_checkpoint(Path(trained.out) / "checkpoints" / "last.pt")["model"]
+    tuned = fit(_cfg(rendered_set, tmp_path / "tuned", epochs=1, lr=1e-9, init=str(trained.out)), log=lambda m: None)
+    after = read_checkpoint(Path(tuned.out) / "checkpoints" / "last.pt")["model"]
+    # an lr of 1e-9 leaves the weights where --init put them (batch-norm statistics still move)
+    assert all(torch.allclose(start[k].float(), after[k].float(), atol=1e-5) for k in start if "running" not in k
+               and "num_batches" not in k)
+    with pytest.raises(FitError, match="--init"):
+        fit(_cfg(rendered_set, tmp_path / "other", model="fsanet_var", epochs=1, init=str(trained.out)),
+            log=lambda m: None)
+
+
+def test_synthetic_sources_get_the_photo_augmentation_recorded(trained):
+    import json
+
+    config = json.loads((Path(trained.out) / "config.json").read_text())
+    assert config["augment"]["synth"]["gray_p"] > 0 and config["augment"]["real"]["flip_p"] == 0.5

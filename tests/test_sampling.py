@@ -124,3 +124,41 @@ def test_background_kind_is_the_draw_of_generator_choice(weights, tmp_path):
         np.testing.assert_array_equal(bg.color, theirs.uniform(0.05, 0.95, size=3))
         assert bg.seed == int(theirs.integers(0, 2**31 - 1))
         assert bg.image_path == (files[int(theirs.integers(len(files)))] if bg.kind == "image" else None)
+
+
+def test_shipped_pose_target_is_what_the_module_computes_and_is_sampled_by_name():
+    from synth.pose_target import shipped_path, target_histogram
+
+    with np.load(shipped_path("faces")) as z:
+        edges, probs = target_histogram("faces")
+        np.testing.assert_allclose(z["edges"], edges, atol=1e-6)
+        np.testing.assert_allclose(z["probs"], probs, atol=1e-7)
+    cfg = load_config(PIPELINE, overrides=["heads.pool_size=10", "pose.mode=histogram", "pose.histogram_file=faces"])
+    e = np.array([euler_from_rotation(sample_scene(cfg, 0, i).head.rotation) for i in range(2000)])
+    assert -7.0 < e[:, 0].mean() < -1.5                      # faces look slightly down (target mean -4.2)
+    assert 0.30 < np.mean(np.abs(e[:, 1]) < 15) < 0.45        # most faces near frontal ...
+    assert np.mean(np.abs(e[:, 1]) > 60) > 0.06               # ... profiles still covered
+    assert np.all(np.abs(e) <= 90.0 + 1e-6)
+
+
+def test_photo_camera_puts_the_face_box_where_the_config_says():
+    from synth.heads.template import FACE_TEMPLATE_MM
+    from synth.render.geometry import project_points
+
+    cfg = load_config(PIPELINE, preset="faces", overrides=["heads.pool_size=10"])
+    c = cfg.camera
+    boxes = []
+    for i in range(300):
+        s = sample_scene(cfg, 0, i)
+        assert s.render_scale == 1.0 and s.camera.fx == s.camera.fy
+        assert c.distance_mm[0] <= s.head.translation[2] <= c.distance_mm[1]
+        uv, _ = project_points(s.camera, s.head.rotation, s.head.translation, FACE_TEMPLATE_MM)
+        pitch, yaw, roll = euler_from_rotation(s.head.rotation)
+        cx = (uv[:, 0].min() + uv[:, 0].max()) / 2 / s.camera.width - c.face_shift_yaw * np.sin(np.deg2rad(yaw)) - 0.5
+        cy = (uv[:, 1].min() + uv[:, 1].max()) / 2 / s.camera.height
+        boxes.append((cx, cy, (uv[:, 1].max() - uv[:, 1].min()) / s.camera.height, max(abs(pitch), abs(yaw), abs(roll))))
+    b = np.array(boxes)
+    assert np.all((b[:, 0] >= c.face_center_x[0] - 1e-6) & (b[:, 0] <= c.face_center_x[1] + 1e-6))
+    assert np.all((b[:, 1] >= c.face_center_y[0] - 1e-6) & (b[:, 1] <= c.face_center_y[1] + 1e-6))
+    frontal = b[b[:, 3] < 8, 2]
+    assert len(frontal) > 5 and c.face_height[0] - 0.03 < frontal.min() and frontal.max() < c.face_height[1] + 0.03

@@ -28,10 +28,11 @@ expression, canonical axes), and checked visually on rendered heads:
   farthest from the 30-51 chord (subnasale); 31/32/34/35 = most anterior
   face vertices near x = -0.45, -0.22, 0.22, 0.45 inner-canthal distances, at
   30 % / 12 % of the 33-30 height above 33;
-* brows 17-26: MakeHuman's ``eyebrow001`` proxy fitted to that identity; per
-  side five x positions evenly spread over the brow (3rd-97th percentile),
-  brow height = mean proxy y there, snapped to the most anterior face vertex
-  within 2 mm (frontal projection);
+* brows 17-26: as the jaw below, the face-front vertex (|normal z| < 0.3 facing the camera)
+  nearest to the mapped AFLW2000-3D point in the frontal projection, for the subject's right brow
+  (17-21); the left brow (22-26) takes their mirror vertices (MakeHuman's ``hm08.mirror``). An
+  earlier table followed the eyebrow proxy's mean height, ~6 mm below where 3DDFA puts the brow
+  points, so the eyes sat 18 % too high in the synthetic face box;
 * jaw 0-16: placed where AFLW2000-3D puts them. The near-frontal AFLW2000-3D dev samples
   (|yaw| <= 10, |pitch| <= 15 deg: 235 faces) give a mean 3DDFA face (``pt3d_68`` taken to the
   head frame with each sample's own label); a similarity transform fitted on the rigid inner
@@ -52,8 +53,8 @@ import numpy as np
 # fmt: off
 IBUG68_HM08: tuple[int, ...] = (
     5568, 5412, 910, 5241, 894, 892, 917, 914, 732, 7616, 7619, 7594, 7596, 11850, 7612, 12011, 12165,  # jaw 0-16
-    253, 179, 176, 174, 166,            # right brow 17-21
-    6943, 6950, 6952, 6955, 7022,       # left brow 22-26
+    254, 225, 206, 205, 180,            # right brow 17-21
+    6956, 6980, 6981, 6999, 7023,       # left brow 22-26 (mirror vertices of 21-17)
     133, 131, 201, 297,                 # nose bridge 27-30 (30 = tip)
     358, 359, 343, 7120, 7119,          # nose base 31-35
     1090, 1081, 1099, 1103, 1096, 1094,  # right eye 36-41

@@ -12,6 +12,7 @@ of MakeHuman's baby/child/young/old targets, linear in between).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +85,13 @@ class IdentityParams:
     eyebrow: str
     expression: tuple[str, ...] = field(default=())
     outfit: Outfit = field(default_factory=Outfit)
+
+
+def lips_apart(actions: dict[str, float]) -> bool:
+    """True when facial actions part the lips enough to show teeth (jaw open, upper lip raised, a smile)."""
+    upper = max(actions.get("mouthUpperUpLeft", 0.0), actions.get("mouthUpperUpRight", 0.0))
+    smile = max(actions.get("mouthSmileLeft", 0.0), actions.get("mouthSmileRight", 0.0))
+    return actions.get("jawOpen", 0.0) >= 0.04 or upper >= 0.2 or smile >= 0.3
 
 
 def years_to_anny_age(years: float) -> float:
@@ -174,6 +182,8 @@ def draw_identity(seed: int, identity: int, change_groups: list[tuple[str, ...]]
     outfit = draw_outfit(rng, female, age_years, dark, settings.outfit)
     for name, weight in (*outfit.gaze, *outfit.mouth):
         actions[name] = max(actions.get(name, 0.0), float(weight))
+    if outfit.teeth and not lips_apart(actions):   # teeth behind closed lips: nothing to draw
+        outfit = dataclasses.replace(outfit, teeth=False)
     expr.extend(name for name, on in (("smile_open", any(n == "jawOpen" for n, _ in outfit.mouth)),
                                       ("eyes_shut", any(n.startswith("eyeBlink") for n, _ in outfit.mouth))) if on)
     return IdentityParams(phen, local, actions, round(age_years, 1), skin, eye, brow, tuple(expr), outfit)

@@ -40,7 +40,7 @@ class WardrobeItem:
 
 HAIR = tuple(WardrobeItem(n, "hair", "Head", m, f, s) for n, m, f, s in (
     ("short01", 3.0, 0.4, True), ("short02", 3.0, 0.4, True), ("short03", 2.0, 0.3, True),
-    ("short04", 2.0, 0.3, True), ("Harvey_Hawk1", 0.2, 0.0, True), ("afro01", 0.6, 0.6, False),
+    ("short04", 2.0, 0.3, True), ("Harvey_Hawk1", 0.2, 0.0, False), ("afro01", 0.6, 0.6, False),
     ("curly", 0.3, 1.0, False), ("curly2", 0.5, 1.0, False), ("junglebookhair", 0.5, 0.3, False),
     ("bob01", 0.0, 2.0, False), ("bob02", 0.1, 2.0, False), ("long01", 0.1, 2.0, False),
     ("long_alpha7", 0.2, 2.5, False), ("ponytail01", 0.1, 1.5, False),

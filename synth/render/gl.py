@@ -26,7 +26,8 @@ framebuffer row 0, so read-back needs no flip.
 
 Shading: albedo = texture (sRGB-ish: decoded with gamma 2, i.e. squared; mipmapped, bilinear
 in the nearest level or trilinear, see ``mipmaps``),
-fragments with alpha < 0.5 discarded; Lambert key light (``spec.light``:
+fragments with alpha < 0.5 discarded; Lambert key light, Lambert fill light and a first-order
+spherical-harmonic environment term over the ambient (``spec.light``; no cast shadows: Cycles has them;
 direction from head toward the light in the camera frame, intensity * color) +
 ambient * color, plus a weak Blinn-Phong specular on parts named "skin" (a whole
 shininess is unrolled into products, ``specular_power_glsl``); result
@@ -95,6 +96,10 @@ uniform mat4 u_proj;         // camera frame -> clip (geometry.gl_projection)
 uniform vec3 u_light_dir;    // unit, camera frame, toward the light
 uniform vec3 u_light_col;    // intensity * color (linear)
 uniform vec3 u_ambient;      // ambient * color (linear)
+uniform vec3 u_fill_dir;     // unit, camera frame, toward the fill light
+uniform vec3 u_fill_col;     // fill intensity * colour (0 = none)
+uniform vec3 u_env_dir;      // unit, camera frame: the environment's bright side
+uniform vec3 u_env_col;      // env strength * colour: ambient + u_env_col * dot(n, u_env_dir)
 uniform float u_ks;          // specular strength (0 = none)
 uniform bool u_two_sided;    // flip normals that face away from the camera
 in vec3 in_pos;
@@ -118,6 +123,8 @@ void main() {
     if (u_two_sided && dot(n, view) < 0.0) n = -n;
     float nl = max(dot(n, u_light_dir), 0.0);
     v_diffuse = u_ambient + nl * u_light_col;
+    v_diffuse += max(dot(n, u_fill_dir), 0.0) * u_fill_col;
+    v_diffuse = max(v_diffuse + dot(n, u_env_dir) * u_env_col, 0.0);
     v_specular = vec3(0.0);
     if (u_ks > 0.0 && nl > 0.0) {
         vec3 h = normalize(u_light_dir + view);
@@ -534,6 +541,10 @@ class GLRenderer:
             "u_light_dir": d.astype(np.float32).tobytes(),
             "u_light_col": (col * light.intensity).astype(np.float32).tobytes(),
             "u_ambient": (col * light.ambient).astype(np.float32).tobytes(),
+            "u_fill_dir": _unit(light.fill_direction).tobytes(),
+            "u_fill_col": (np.asarray(light.fill_color, np.float64) * light.fill_intensity).astype(np.float32).tobytes(),
+            "u_env_dir": _unit(light.env_direction).tobytes(),
+            "u_env_col": (np.asarray(light.env_color, np.float64) * light.env_strength).astype(np.float32).tobytes(),
             **body_pose_uniforms(spec.head, head.neck_pivot),
         }
         bg = spec.background
@@ -592,6 +603,12 @@ class GLRenderer:
         rgb, z, rcam, seg = self.rasterize(spec, head, w, h, segmentation=True)
         np.maximum(z, 0.0, out=z)  # background is 0; guard against -0.0
         return render_outputs(spec, head, rgb, z, rcam, self.landmark_tol_mm, seg)
+
+
+def _unit(v) -> np.ndarray:
+    """(3,) float32 unit vector of ``v``."""
+    v = np.asarray(v, np.float64)
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
 def texture_luminance(img: np.ndarray) -> float:

@@ -1,0 +1,144 @@
+"""People, not mannequins: the outfit draw, the dressed head bank, the neck blend and the part segmentation."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synth.heads.identity import IdentitySettings, draw_identity
+from synth.heads.mesh import HEAD_CLASSES, PART_CLASSES
+from synth.heads.wardrobe import CATALOGUE, HAIR, OutfitSettings, draw_outfit
+
+REPO = Path(__file__).resolve().parents[1]
+EVERYTHING = OutfitSettings(body=True, hair=True, top=True, glasses_share=0.3, hat_share=0.3, eyelashes=True,
+                            teeth=True, gaze_deg=20, smile_share=0.5, blink_share=0.1)
+
+
+def test_outfit_draw_is_deterministic_and_off_by_default():
+    a = [draw_identity(0, i, [], IdentitySettings(outfit=EVERYTHING)).outfit for i in range(40)]
+    b = [draw_identity(0, i, [], IdentitySettings(outfit=EVERYTHING)).outfit for i in range(40)]
+    assert a == b
+    plain = [draw_identity(0, i, [], IdentitySettings()).outfit for i in range(40)]
+    assert all(o.parts() == [] and not o.gaze and not o.mouth for o in plain)
+    # switching outfits on never changes the identity itself (drawn after every earlier value)
+    for i in range(10):
+        p, q = draw_identity(0, i, [], IdentitySettings()), draw_identity(0, i, [], IdentitySettings(outfit=EVERYTHING))
+        assert (p.phenotypes, p.local_changes, p.skin, p.eye_colour, p.eyebrow) == \
+               (q.phenotypes, q.local_changes, q.skin, q.eye_colour, q.eyebrow)
+
+
+def test_outfit_shares_and_rules():
+    rng_draws = [draw_outfit(np.random.default_rng(i), female=bool(i % 2), age_years=30 + i % 50, dark=0.3,
+                             s=EVERYTHING) for i in range(600)]
+    women = [o for i, o in enumerate(rng_draws) if i % 2]
+    assert not any(o.facial_hair for o in women)                      # beards: men only
+    assert 0.2 < np.mean([bool(o.hat) for o in rng_draws]) < 0.4     # hat_share 0.3
+    assert 0.2 < np.mean([o.glasses for o in rng_draws]) < 0.4
+    short = {h.name for h in HAIR if h.short}
+    assert all(o.hair in short | {""} for o in rng_draws if o.hat)    # hats sit on short hair
+    assert all(name in CATALOGUE for o in rng_draws for name in o.parts())
+    assert 0.4 < np.mean([bool(o.mouth) for o in rng_draws]) < 0.7   # smiles (and blinks)
+    grey = [o.hair_colour in ("grey", "white") for i, o in enumerate(rng_draws) if 30 + i % 50 >= 70]
+    young = [o.hair_colour in ("grey", "white") for i, o in enumerate(rng_draws) if 30 + i % 50 < 40]
+    assert np.mean(grey) > 0.4 and np.mean(young) == 0.0
+
+
+@pytest.fixture(scope="module")
+def people():
+    """A dressed bank of 6 identities and the same identities bald (the default settings)."""
+    from synth.heads.makehuman import AnnyHeadBank
+
+    dressed = AnnyHeadBank(6, 0, settings=IdentitySettings(outfit=EVERYTHING))
+    bald = AnnyHeadBank(6, 0, settings=IdentitySettings())
+    return dressed, bald
+
+
+def test_dressed_bank_parts_blend_and_labels(people):
+    dressed, bald = people
+    names = set()
+    for i in range(6):
+        h, b = dressed.get(i), bald.get(i)
+        names |= {p.name for p in h.parts}
+        outfit = json.loads(json.dumps(h.attributes["outfit"]))
+        assert outfit["top"] and all(p.name in PART_CLASSES for p in h.parts)
+        for p in h.parts:
+            assert p.blend is None or (p.blend.shape == (len(p.positions),) and 0 <= p.blend.min() and p.blend.max() <= 1)
+        skin = next(p for p in h.parts if p.name == "skin")
+        # the face never moves with the torso: every vertex above the mouth is head-rigid
+        assert np.all(skin.blend[skin.positions[:, 1] < h.landmarks[57, 1]] == 0)
+        body = next(p for p in h.parts if p.name == "body")
+        assert body.blend.max() == 1.0 and body.positions[:, 1].max() > h.landmarks[8, 1] + 150   # down to the chest
+        # hair, clothes and a smile do not move the pose label's landmarks beyond the expression
+        if not h.attributes["outfit"]["mouth"] and not h.attributes["outfit"]["gaze"]:
+            np.testing.assert_allclose(h.landmarks, b.landmarks, atol=1e-4)
+        assert np.linalg.norm(h.neck_pivot - np.array([0.0, 90.0, 0.0])) < 30   # below the ears, in the neck
+    assert {"hair", "top", "body", "eyelashes"} <= names
+
+
+def test_tinted_hair_has_the_drawn_colour(people):
+    from synth.heads.wardrobe import HAIR_COLOURS
+
+    dressed, _ = people
+    for i in range(6):
+        h = dressed.get(i)
+        for p in h.parts:
+            if p.name == "hair":
+                assert p.tint == pytest.approx(HAIR_COLOURS[h.attributes["outfit"]["hair_colour"]][0])
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    from synth.render.gl import GLRenderer
+
+    r = GLRenderer(backend="osmesa", lod_px=0.0)
+    yield r
+    r.close()
+
+
+def _spec(identity: int, yaw: float = 20.0, body=None):
+    from synth.config import load_config
+    from synth.pose import rotation_from_euler
+    from synth.sampling import sample_scene
+
+    cfg = load_config(REPO / "pipeline.yaml", preset="faces", overrides=["heads.pool_size=6"])
+    s = sample_scene(cfg, 0, 3)
+    R = rotation_from_euler(-5.0, yaw, 0.0)
+    return dataclasses.replace(s, head=dataclasses.replace(s.head, identity=identity, rotation=R,
+                                                           body_rotation=R if body is None else body))
+
+
+def test_segmentation_marks_every_part_and_the_mask_is_the_head(people, renderer):
+    dressed, _ = people
+    seen = set()
+    for i in range(6):
+        out = renderer.render(_spec(i), dressed.get(i))
+        seg = out["seg"]
+        assert seg.shape == out["mask"].shape and seg.dtype == np.uint8
+        np.testing.assert_array_equal(out["mask"], np.isin(seg, HEAD_CLASSES))
+        assert np.all((seg > 0) == (out["depth"] > 0))          # every drawn pixel has a class
+        seen |= set(np.unique(seg).tolist())
+        # labels: visible landmarks lie on the head
+        lm = np.round(out["landmarks"][out["landmarks_visible"]]).astype(int)
+        inside = (lm[:, 0] >= 0) & (lm[:, 0] < seg.shape[1]) & (lm[:, 1] >= 0) & (lm[:, 1] < seg.shape[0])
+        assert out["mask"][lm[inside, 1], lm[inside, 0]].mean() > 0.9
+    assert {0, 1, 2, 3, 6, 7} <= seen     # background, skin, hair, eyes, body, clothes
+
+
+def test_neck_blend_turns_the_body_and_not_the_face(people, renderer):
+    from synth.pose import rotation_from_euler
+
+    dressed, _ = people
+    head = dressed.get(0)
+    still = renderer.render(_spec(0, yaw=40.0), head)
+    turned = renderer.render(_spec(0, yaw=40.0, body=rotation_from_euler(0.0, 0.0, 0.0)), head)
+    np.testing.assert_array_equal(still["landmarks"], turned["landmarks"])
+    face = np.zeros_like(still["mask"])
+    x0, y0, x1, y1 = np.round(still["bbox"]).astype(int)
+    face[max(y0, 0):y1, max(x0, 0):x1] = True
+    face &= np.isin(still["seg"], (1, 3, 4)) & ~np.isin(turned["seg"], (6, 7))
+    np.testing.assert_array_equal(still["rgb"][face], turned["rgb"][face])
+    clothes = (still["seg"] == 7) | (turned["seg"] == 7)
+    assert (still["seg"][clothes] != turned["seg"][clothes]).mean() > 0.05      # the torso moved
