@@ -1069,7 +1069,7 @@ class ShardReader:
         def visit(name, obj):
             if hasattr(obj, "dtype"):
                 comp = obj.compression
-                if comp is None and obj.chunks:
+                if comp not in ("gzip", "lzf", "szip") and obj.chunks:  # h5py calls plugin filters "unknown"
                     plist = obj.id.get_create_plist()
                     ids = [plist.get_filter(j)[0] for j in range(plist.get_nfilters())]
                     comp = " > ".join(f"{names.get(i, 'filter')}({i})" for i in ids) or None
