@@ -157,7 +157,8 @@ def test_h5plugin_is_built_and_codes_like_the_writer(tmp_path):
     """setup.sh builds synth/h5plugin/h5vdelta.c; without it plain HDF5 readers here cannot decode rgb."""
     assert h5plugin.library() is not None, ("the synth-vdelta filter library was not built; fix: rerun `bash setup.sh` "
                                             "(or `pip install -e .` with a C compiler)")
-    assert h5plugin.register() and h5py.h5z.filter_avail(h5plugin.VDELTA_FILTER_ID)
+    assert h5plugin.register(), h5plugin._state.get("error")
+    assert h5py.h5z.filter_avail(h5plugin.VDELTA_FILTER_ID)
     shown = subprocess.run([sys.executable, "-m", "synth.h5plugin"], env=dict(os.environ, PYTHONPATH=str(REPO)),
                            capture_output=True, text=True, check=True).stdout.strip()
     assert Path(shown) == h5plugin.PLUGIN_PATH
@@ -281,6 +282,13 @@ def test_migrate_resumes_after_an_interruption_and_never_half_writes(tmp_path, m
     assert res.rerecorded == ["shard-00000.h5"] and res.migrated == ["shard-00001.h5"]
     open_dataset(run).validate(checksums=True)
     assert not (run / "shard-00001.h5.migrating-deadbeef").exists()
+    # another migrate on the folder: refused
+    held = migrate._lock(run)
+    try:
+        with pytest.raises(ShardError, match="another `synth migrate` is working on it"):
+            migrate.migrate_run(run, log=lambda m: None)
+    finally:
+        os.close(held)
     # a render writing into the folder: refused, exit 2, nothing touched
     (run / "shard-00002.h5.tmp-0123456789ab").write_bytes(b"")
     done = _synth("migrate", str(run))

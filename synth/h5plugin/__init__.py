@@ -35,7 +35,8 @@ def library() -> Path | None:
 
 
 def register() -> bool:
-    """Register synth-vdelta with h5py's HDF5 (once per process); False when the library is missing.
+    """Register synth-vdelta with h5py's HDF5 (once per process); False when the library is missing or does
+    not load (``_state["error"]`` says why).
 
     Safe to call again: after the first call it only reports the outcome.
     """
@@ -45,10 +46,13 @@ def register() -> bool:
         if lib is not None:
             import h5py
 
-            clib = ctypes.CDLL(str(lib))
-            clib.H5PLget_plugin_info.restype = ctypes.c_void_p
-            ok = bool(h5py.h5z.register_filter(clib.H5PLget_plugin_info()))
-            _state["clib"] = clib  # keep it loaded: HDF5 holds pointers into it
+            try:
+                clib = ctypes.CDLL(str(lib))
+                clib.H5PLget_plugin_info.restype = ctypes.c_void_p
+                ok = bool(h5py.h5z.register_filter(clib.H5PLget_plugin_info()))
+                _state["clib"] = clib  # keep it loaded: HDF5 holds pointers into it
+            except (OSError, AttributeError, RuntimeError, ValueError) as exc:  # a stale or foreign build
+                _state["error"] = f"{lib.name}: {exc}"
         _state["ok"] = ok
     return _state["ok"]
 
