@@ -37,9 +37,10 @@ File attributes: ``schema_version``, ``format`` (= "headpose-synth-shard"),
 version + git commit when known), ``renderer_name``, ``renderer_version``,
 ``created`` (UTC ISO time), ``shard_index``, ``index_start``, ``index_stop``,
 ``n_samples``, ``mask_source`` (version 2: ``"depth>0"`` = no mask dataset, the
-reader returns ``depth > 0`` as uint8; ``"stored"``) and ``complete`` (set
-last, just before the file is closed and atomically renamed from its
-temporary name).
+reader returns ``depth > 0`` as uint8; ``"stored"``), ``migrated_from`` (only
+on shards rewritten by ``synth migrate``: the schema they were written in)
+and ``complete`` (set last, just before the file is closed and atomically
+renamed from its temporary name).
 
 Version 1 -> 2: the mask. The GL renderer's mask is ``z > 0`` and depth is
 ``rint(z)`` with z >= the 100 mm near plane, so mask == ``depth > 0`` by
