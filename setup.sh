@@ -28,6 +28,13 @@ if ! command -v c++ >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
   fi
 fi
 
+# h5dump (hdf5-tools, optional): the tests check that a shard decodes in a program that is not Python
+# (tests/test_shards_portable.py; skipped without it)
+if ! command -v h5dump >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq hdf5-tools >/dev/null) \
+    || echo "setup.sh: hdf5-tools could not be installed; the h5dump test will be skipped" >&2
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 fi

@@ -4,6 +4,7 @@
     synth preview DIR --n 64 --out preview.png  the same, drawn from a render's shards
     synth render --n N --out DIR [--workers W]  Ray-parallel, resumable HDF5 shards + manifest.json
     synth inspect DIR                           counts, schema, provenance, histograms (PNG in DIR/inspect)
+    synth migrate DIR                           rewrite older shards in the current schema (in place, verified)
     synth sample --index I                      print one sample's scene parameters and labels
     synth robustness --suite NAME --out DIR     one factor swept over levels per base scene (--list: the suites)
     synth heads install                         fetch and verify the CC0 head-bank assets
@@ -171,6 +172,22 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_migrate(args) -> int:
+    from synth.migrate import migrate_run
+    from synth.shards import ShardError
+
+    try:
+        res = migrate_run(args.dir)
+    except ShardError as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return 2
+    print(f"{res.folder}: {len(res.migrated)} shards migrated now"
+          + (f" ({res.bytes_before / 1e6:.1f} -> {res.bytes_after / 1e6:.1f} MB)" if res.migrated else "")
+          + f", {len(res.current) + len(res.rerecorded)} already current; every shard decodes through the "
+          f"standard HDF5 filters ({res.seconds:.1f} s)")
+    return 0
+
+
 def cmd_robustness(args) -> int:
     from synth.config import load_robustness_config
     from synth.robustness import describe_suites, load_suite_config, render_suite
@@ -240,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for the PNG histograms (default DIR/inspect)")
     p.add_argument("--verify", action="store_true", help="also check every shard's sha256")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("migrate", help="rewrite a render's older (schema 1-2) shards in the current schema, in place")
+    p.add_argument("dir", help="a `synth render` folder (not while a render writes into it)")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("sample", help="print one sample's parameters and labels")
     _add_config_args(p)

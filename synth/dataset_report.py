@@ -6,7 +6,9 @@ the fix; nothing is modified), then writes PNGs (matplotlib, Agg) into
 ``DIR/inspect/`` or ``out``: ``pose.png`` (pitch / yaw / roll histograms and
 the coarse-class counts), ``params.png`` (one histogram per numeric sampled
 parameter) and, when present, ``depth.png`` (valid-pixel fraction of clean vs
-noisy depth). Returns a dict with the figures and a printable ``text``.
+noisy depth). Returns a dict with the figures and a printable ``text``;
+``not_portable`` lists the shards whose rgb only synth's reader decodes
+(schema 1-2; the text says so and names ``synth migrate DIR``).
 """
 from __future__ import annotations
 
@@ -53,6 +55,8 @@ def inspect_dataset(folder: str | Path, out: str | Path | None = None, checksums
         "code_version": m.get("code_version"), "renderer": m.get("renderer"),
         "bytes": int(sum(int(e.get("bytes") or 0) for e in ds.entries)),
         "schema": readers[0].describe() if readers else {},
+        # shards whose rgb only this project's reader decodes (schema 1-2: row delta outside the HDF5 filters)
+        "not_portable": [r.path.name for r in readers if not r.portable],
         "images": [],
     }
     if readers:
@@ -129,6 +133,12 @@ def format_report(r: dict) -> str:
         f"duplicate indices: {r['duplicates']}",
         f"  schema v{'/v'.join(str(v) for v in r['schema_version']) if isinstance(r['schema_version'], list) else r['schema_version']} (of the shards), config {r['config_hash']}, code {r['code_version']}",
     ]
+    if r.get("not_portable"):
+        bad = r["not_portable"]
+        names = ", ".join(bad[:3]) + (" ..." if len(bad) > 3 else "")
+        lines.append(f"  NOT PORTABLE: {len(bad)} of {r['shards']} shards ({names}) are schema v1/v2: their rgb is "
+                     "row-delta coded outside the HDF5 filters, so plain HDF5 readers (h5py, h5dump, HDFView) get "
+                     "the residuals, not the pixels (synth's reader is right); fix: synth migrate " + r["folder"])
     if "provenance" in r:
         p = r["provenance"]
         lines.append(f"  renderer {p['renderer_name']} ({p['renderer_version']}), first shard created {p['created']}")

@@ -4,13 +4,13 @@ A run folder (``synth render --out DIR``) holds ``shard-00000.h5``,
 ``shard-00001.h5``, ... and ``manifest.json``. Shard k holds the samples with
 indices ``[k * S, min((k + 1) * S, n))``.
 
-Schema version 2 -- datasets, first axis = sample (N), H x W = output size:
+Schema version 3 -- datasets, first axis = sample (N), H x W = output size:
 
 =====================  ===========  ==========  =============================================
 name                   shape        dtype       meaning
 =====================  ===========  ==========  =============================================
-rgb                    (N,H,W,3)    uint8       final image (after effects); zstd shards store it
-                                                vdelta-predicted (attr ``predictor``, see below)
+rgb                    (N,H,W,3)    uint8       final image (after effects); HDF5 filters
+                                                synth-vdelta (437) then zstd (32015), see below
 depth                  (N,H,W)      uint16      planar z-depth, mm, 0 = no data
 depth_noisy            (N,H,W)      uint16      optional: Kinect-like depth (synth.depth), 0 = hole
 seg                    (N,H,W)      uint8       optional: part class per pixel (synth.heads.mesh.SEG_CLASSES)
@@ -38,9 +38,10 @@ File attributes: ``schema_version``, ``format`` (= "headpose-synth-shard"),
 version + git commit when known), ``renderer_name``, ``renderer_version``,
 ``created`` (UTC ISO time), ``shard_index``, ``index_start``, ``index_stop``,
 ``n_samples``, ``mask_source`` (version 2: ``"depth>0"`` = no mask dataset, the
-reader returns ``depth > 0`` as uint8; ``"stored"``) and ``complete`` (set
-last, just before the file is closed and atomically renamed from its
-temporary name).
+reader returns ``depth > 0`` as uint8; ``"stored"``), ``migrated_from`` (only
+on shards rewritten by ``synth migrate``: the schema they were written in)
+and ``complete`` (set last, just before the file is closed and atomically
+renamed from its temporary name).
 
 Version 1 -> 2: the mask. The GL renderer's mask is ``z > 0`` and depth is
 ``rint(z)`` with z >= the 100 mm near plane, so mask == ``depth > 0`` by
@@ -50,108 +51,30 @@ pass), back-filling the earlier samples from their depth. Saves ~0.7 KB and
 one chunk decode per sample. Version 1 shards (mask always stored) are still
 read; open_dataset accepts manifests of both versions.
 
-Storage choice, measured (bench/render_throughput.py and the figures below)
-----------------------------------------------------------------------------
-Codec choice (schema-1 code, h5py filter pipeline for writes and reads):
-256 realistic rendered samples at 256x256 (``pipeline.yaml``, 20 MakeHuman
-heads: 50 % with sensor noise sigma 1..8, blur, noise/solid backgrounds; rgb +
-depth + mask), one process pinned to one core of this 2-core machine while
-other jobs kept it at load ~5 (absolute speeds are therefore about half of an
-idle core's and noisy; the ratios are what the choice rests on). "random" =
-``ShardReader[i]`` in shuffled order (labels in memory), "batch64" =
-contiguous 64-sample ``read_batch``; KB/sample = whole file / samples:
+Version 2 -> 3: every dataset decodes through the standard HDF5 filter
+pipeline. Versions 1 and 2 applied rgb's row delta before a plain zstd filter
+(32015) and marked it only by the dataset attribute ``predictor = "vdelta"``,
+so any reader but this one got the residuals as if they were pixels. Version 3
+declares the delta as an HDF5 filter of its own, ``synth-vdelta`` (id 437,
+:mod:`synth.h5plugin`), ahead of zstd: the stored chunks are the same bytes,
+and a reader without the filter fails ("required filter ... is not
+registered") instead of decoding something else. Version 3 files are also
+written in the HDF5 1.10 file format (:data:`LIBVER`), so tools built on
+HDF5 1.10-1.14 open them too. This reader still reads versions 1 and 2;
+``synth migrate DIR`` (:mod:`synth.migrate`) rewrites them as version 3,
+copying the compressed chunks unchanged.
 
-=========================  ==========  ==========  ============  ============
-compression                KB/sample   write ms    random /s     batch64 /s
-=========================  ==========  ==========  ============  ============
-**zstd-1 + vdelta (rgb)**  86.4        ~4-8        1085          1124
-zstd-3 + vdelta (rgb)      88.2        ~5-8        1007          955
-gzip-1 (old default)       121.5       ~9-10       443           507
-lzf                        145.9       ~6          622           565
-none                       385.5       ~2          4153          4972
-=========================  ==========  ==========  ============  ============
-
-Codec survey (h5py + hdf5plugin 7.1, per-sample chunks, rgb/depth/mask KB per
-sample; random = three high-level ``ds[i]`` reads/s, same load):
-gzip-1 109.1/9.6/1.2 (785/s); lzf 130.5/11.8/2.0 (839/s); Blosc lz4-1 shuffle
-144.3/14.6/2.1 (5308/s); Blosc lz4-5 bitshuffle 124.6/17.5/1.2 (2856/s);
-Blosc lz4hc-5 shuffle 125.2/9.4/0.9 (5273/s, 5 ms writes); Blosc lz4hc-5
-bitshuffle 110.1/13.2/0.9 (2915/s); Blosc zstd-1 shuffle 115.0/9.3/0.6
-(1890/s); Blosc zstd-5 bitshuffle 103.1/9.3/0.4 (2067/s); Blosc2 lz4/zstd
-levels 1-5 no better in size and 1.5-3x slower to read than Blosc; plain
-Zstd-1/3 116.6/111.6 KB rgb; HTJ2K (lossless JPEG 2000) 76.1 KB rgb but
-1.5 ms/read; JPEG-LS (fcidecomp) does not take (H,W,3) chunks. **No generic
-byte codec gets below ~103 KB/sample**: half the images carry Gaussian sensor
-noise, and a byte coder sees the image histogram, not the noise. A vertical
-delta predictor (row minus row above, mod 256) turns rgb into noise-sized
-residuals: with plain Zstd-1, rgb falls from 116.6 to 75.6 KB (noisy 119.0,
-clean 32.1 KB); horizontal delta 77.2, 2-D delta 79.4; with LZ4/bitshuffle
-the residuals stay at ~105 KB. The predictor is undone by a one-pass prefix
-sum in C (synth/_vdelta.c, built at install: ~0.012 ms for 256x256x3 here),
-or, without it, in numpy by a log2(H)-step doubling prefix sum (~0.09-0.2 ms,
-vs 0.5-1.5 ms for ``np.add.accumulate``; numpy has no cheaper way to run a
-recurrence down the rows: bands of 8 rows with a horizontal delta on each
-band's first row were no faster, numpy's per-call cost eating the saving).
-
-Chosen (default ``compression="zstd"``): **per-sample chunks** (a random read
-decompresses exactly one chunk), **zstd level 1** (HDF5 filter 32015, so any
-h5py + hdf5plugin reader decodes the files) on every image dataset, and the
-**vdelta predictor on rgb** (marked by the dataset attribute ``predictor =
-"vdelta"``; raw h5py readers must undo it, :func:`vdelta_decode`; the
-ShardReader does). Labels are tiny (~0.9 KB/sample) and stored uncompressed
-in whole-shard chunks; the reader loads them once. ``ShardWriter(compression=
-"gzip" | "lzf" | "none")`` remain available (no predictor, no hdf5plugin
-needed). Reading a zstd shard without hdf5plugin raises ShardError naming the
-fix, ``pip install hdf5plugin``.
-
-How the bytes move (schema-2 code), measured: 300 rendered 256x256 samples
-(``pipeline.yaml``, MakeHuman heads), the schema-1 code and this code run back
-to back in one process, 5 rounds, medians of CPU time per sample (thread
-time: other jobs kept the box at load 5-8, so wall figures were not usable;
-CPU-time ratios held to ~10 %):
-
-================================  ===========  ===========
-per sample                        schema 1     schema 2
-================================  ===========  ===========
-writer append                     2.56 ms      1.05 ms
-writer close (sha256, fsync)      0.13 ms      0.12 ms
-reader ``r[i]`` (shuffled)        0.74 ms      0.51 ms
-reader ``read_batch`` (shard)     0.83 ms      0.48 ms
-file size                         90.7 KB      89.7 KB
-================================  ===========  ===========
-
-* Writer: chunks are compressed here (``zstandard``'s one-shot compress) and
-  handed to HDF5 with ``write_direct_chunk`` (~5 us + a copy per call); h5py's
-  ``ds[i] = a`` through the filter pipeline had cost ~2.3 ms of HDF5 overhead
-  per sample on top of ~0.6 ms of zstd -- which is also why writing several
-  samples per h5py call no longer pays. zstd level 1 with minimum match 7 on
-  the rgb residuals (same size, ~5-15 % faster than the level's default 6);
-  frames carry their content size and an XXH64 checksum (< 0.03 ms either
-  way), so a damaged chunk raises ShardError on read instead of decoding to
-  wrong pixels. Negative levels and zstd "acceleration" drop the Huffman
-  coding of literals (noisy rgb 118 -> 185 KB); Blosc/LZ4/Blosc2 (survey
-  above) stay above 100 KB. Without ``zstandard`` installed the writer uses
-  h5py's pipeline (same file format).
-* Reader: the byte offset and size of every image chunk are listed once at
-  open (``chunk_iter``, a few ms per 1024-sample shard; a missing chunk is an
-  error there, not silent zeros); a read is then ``os.preadv`` into a reused
-  buffer plus zstd decoding straight into the output array, with no HDF5
-  call. The predictor is undone by the C kernel straight into the fresh
-  output (the numpy fallback ping-pongs between it and a reused scratch
-  buffer: fresh 196 KB temporaries per read had doubled the cost of a read).
-  Per ``ds[i]`` on a quiet core here: 0.53 ms with the numpy undo, 0.48 ms
-  with the kernel; what remains is zstd decoding of rgb ~0.25 ms (noisy
-  residuals are mostly Huffman-coded literals) and depth ~0.09 ms, the
-  params JSON ~0.03 ms and ~0.1 ms of Python and ``preadv``. Blosc2 (shuffle
-  + bytedelta + zstd-1, all decoded in C; 200 rgb, one process): 74.5 KB,
-  0.34 ms to decode vs 72.4 KB, 0.40 ms for zstd + the numpy undo (so no
-  faster than zstd + the kernel), 0.70 vs 0.55 ms to encode, and its
-  package pulls an HTTP stack. Not taken.
-  ``sample(i, fields, params=False)`` skips the params JSON (~0.03 ms) and
-  unwanted images; the training adapter (train.data.synth_shards) uses it.
-  A chunk holds one sample, so there is no decoded chunk worth caching for
-  sequential access; ``read_batch`` decodes sample by sample into the
-  preallocated batch (the prefix sum stays in cache).
+Storage: per-sample chunks for the images (a random read decompresses exactly
+one chunk), zstd level 1 on every image dataset, the row delta on rgb
+(residual of each row from the row above, mod 256: rgb of the default
+pipeline's mix shrinks from ~121 to ~81 KB per sample at 256x256); the other
+images get no delta. ``ShardWriter(compression="gzip" | "lzf" | "none")``
+store images without the delta through HDF5's built-in filters. Labels (~0.9 KB/sample) are uncompressed, in whole-shard
+chunks, loaded once by the reader. The writer codes chunks itself and hands
+them to HDF5 (``write_direct_chunk``) -- the bytes the declared pipeline would
+produce; the reader lists every chunk's offset at open and decodes in process
+(``os.preadv``, zstd, the delta undone by synth/_vdelta.c). The figures behind
+these choices (codec survey, Blosc2, the filter) are in bench/README.md.
 """
 from __future__ import annotations
 
@@ -166,14 +89,17 @@ from pathlib import Path
 
 import numpy as np
 
+from synth import h5plugin as _h5plugin  # registers the synth-vdelta filter with h5py (when built)
+
 try:  # the one-pass C undo of the vdelta predictor, built by `pip install -e .` (setup.py); optional
     from synth import _vdelta as _vdelta_kernel
 except ImportError:
     _vdelta_kernel = None
 
-SCHEMA_VERSION = 2
-#: Shard / manifest schema versions this code reads (1: the mask is always stored).
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+#: Shard / manifest schema versions this code reads (1: the mask is always stored; 1 and 2: rgb's row
+#: delta is outside the HDF5 filter pipeline, see the module doc).
+READABLE_VERSIONS = (1, 2, 3)
 FORMAT = "headpose-synth-shard"
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "headpose-synth-run"
@@ -215,19 +141,29 @@ COMPRESSIONS = ("zstd", "gzip", "lzf", "none")
 DEFAULT_COMPRESSION = "zstd"
 DEFAULT_GZIP_LEVEL = 1
 DEFAULT_ZSTD_LEVEL = 1
-#: Dataset attribute naming a reversible predictor applied before compression (absent = none).
+#: Schema 1-2 dataset attribute naming a predictor applied *outside* the HDF5 filters (absent = none);
+#: version 3 writes none (its delta is filter VDELTA_FILTER_ID) but reads it in older shards.
 PREDICTOR_ATTR = "predictor"
 #: ``vdelta``: each row stores (row - row above) mod 256; the first row is stored as is.
 PREDICTORS = ("vdelta",)
-#: Image datasets that get the vdelta predictor under ``zstd`` compression.
+#: uint8 image datasets that get the row delta (filter VDELTA_FILTER_ID) under ``zstd`` compression;
+#: a new uint8 image (say a part-segmentation ``seg``) joins by its name here and in IMAGE_FIELDS.
 VDELTA_FIELDS = ("rgb",)
 #: HDF5 filter id of the zstd filter (hdf5plugin.Zstd); its chunks are plain zstd frames with content size.
 ZSTD_FILTER_ID = 32015
+#: HDF5 filter id of synth-vdelta (synth/h5plugin): the row delta, undone by HDF5 itself on read.
+VDELTA_FILTER_ID = _h5plugin.VDELTA_FILTER_ID
+#: HDF5 file-format bounds of written shards: the newest formats HDF5 1.10 reads (chunk indexes as with
+#: "latest" there). Schema 1-2 wrote libver="latest", which under HDF5 2.0 (h5py 3.16) gives layout
+#: messages no HDF5 before 2.0 opens (h5dump 1.10 refused those shards); same size and speed here.
+LIBVER = ("v110", "v110")
 #: File attribute (schema 2) saying where ``mask`` comes from: MASK_STORED (a dataset) or MASK_FROM_DEPTH.
 MASK_SOURCE_ATTR = "mask_source"
 MASK_STORED = "stored"
 MASK_FROM_DEPTH = "depth>0"
 _FIX_PLUGIN = "fix: pip install hdf5plugin (it provides the zstd HDF5 filter, id 32015, these shards use)"
+_FIX_VDELTA = (f"fix: rerun `bash setup.sh` (or `pip install -e .` with a C compiler) to build the synth-vdelta "
+               f"filter (id {_h5plugin.VDELTA_FILTER_ID}, synth/h5plugin), or read with direct=True")
 
 _FIX_RERENDER = ("fix: rerun the same `synth render` command to re-render it (a bad shard listed in the "
                  "manifest is set aside as *.corrupt-* and rendered again)")
@@ -348,6 +284,20 @@ def vdelta_decoded(d: np.ndarray, axis: int = 0) -> np.ndarray:
     return out
 
 
+def vdelta_dcpl(shape: tuple[int, ...], dtype):
+    """A dataset creation property list holding the row delta filter for per-sample images of ``shape``.
+
+    ``shape``: one sample's (H, W[, C]); a row is W * C * itemsize bytes (``cd_values[0]``). Flagged
+    optional, as h5py flags every plugin filter: HDF5 then creates the dataset even where the filter
+    library is missing (the writer codes direct chunks itself); a read without it still fails.
+    """
+    h5py = _h5py()
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
+    dcpl.set_filter(VDELTA_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, (row_bytes,))
+    return dcpl
+
+
 # --- provenance -------------------------------------------------------------------------------
 
 def _git_commit(start: Path) -> str | None:
@@ -457,11 +407,14 @@ class ShardWriter:
     the ``zstandard`` package, or ``"none"``, the writer encodes each chunk
     itself and hands the bytes to HDF5 (``write_direct_chunk``, ``direct=True``,
     the default when possible). The file is the one HDF5's filter pipeline
-    would write (zstd frames carry their content size, as filter 32015 expects)
-    for ~0.05 ms of HDF5 time per sample instead of ~2.3 ms through high-level
-    ``ds[i] = a`` writes. ``gzip``/``lzf`` (or ``direct=False``) use h5py's
-    pipeline. The head mask is stored only when a sample's mask differs from
-    ``depth > 0`` (see the module doc, "mask").
+    would write (rgb: the row delta of filter 437, then a zstd frame with its
+    content size, as filter 32015 expects) for ~0.05 ms of HDF5 time per sample
+    instead of ~2.3 ms through high-level ``ds[i] = a`` writes; the filter
+    library need not be built for that. ``gzip``/``lzf`` (or ``direct=False``)
+    use h5py's pipeline (where the row delta is applied by the filter when it
+    is built, and skipped -- flagged per chunk, still read right -- when not).
+    The head mask is stored only when a sample's mask differs from ``depth >
+    0`` (see the module doc, "mask").
     """
 
     def __init__(self, path: str | Path, n: int, attrs: dict, compression: str = DEFAULT_COMPRESSION,
@@ -487,7 +440,7 @@ class ShardWriter:
         self._f = None
         self._i = 0
         self._hw: tuple[int, int] | None = None
-        #: name -> (h5py dataset, dtype, per-sample shape, vdelta predictor applied)
+        #: name -> (h5py dataset, dtype, per-sample shape, row delta filter declared)
         self._images: dict[str, tuple] = {}
         self._cz: dict = {}  # image dataset -> zstandard compressor (direct zstd writes)
         self._residual: dict[str, np.ndarray] = {}  # image dataset -> reused vdelta buffer
@@ -502,7 +455,7 @@ class ShardWriter:
             raise ValueError(f"{self.path.name}: sample {sample.get('index')} rgb has shape {rgb.shape}, "
                              "expected (H, W, 3)")
         self._hw = rgb.shape[:2]
-        self._f = h5py.File(self.tmp_path, "w", libver="latest")
+        self._f = h5py.File(self.tmp_path, "w", libver=LIBVER)
         for name in IMAGE_FIELDS:
             if name == "mask" or (name in OPTIONAL_FIELDS and name not in sample):
                 continue  # the mask is created only when a sample needs it (_put_mask)
@@ -514,16 +467,16 @@ class ShardWriter:
         dtype, shape_fn, shuffle = IMAGE_FIELDS[name]
         shape = shape_fn(*self._hw)
         kw = {}
+        predicted = self.compression == "zstd" and name in VDELTA_FIELDS
         if self.compression == "zstd":
             kw = dict(compression=_hdf5plugin(f"writing {self.path}").Zstd(clevel=self.zstd_level))
+            if predicted:  # the row delta first in the pipeline, zstd (appended by h5py) second
+                kw["dcpl"] = vdelta_dcpl(shape, dtype)
         elif self.compression == "gzip":
             kw = dict(compression="gzip", compression_opts=self.gzip_level, shuffle=shuffle)
         elif self.compression == "lzf":
             kw = dict(compression="lzf", shuffle=shuffle)
         ds = self._f.create_dataset(name, shape=(self.n,) + shape, dtype=dtype, chunks=(1,) + shape, **kw)
-        predicted = self.compression == "zstd" and name in VDELTA_FIELDS
-        if predicted:
-            ds.attrs[PREDICTOR_ATTR] = "vdelta"
         self._images[name] = (ds, np.dtype(dtype), shape, predicted)
         if self.direct and self.compression == "zstd":
             zstd = self._zstd
@@ -544,7 +497,7 @@ class ShardWriter:
         if arr.shape != shape:
             raise ValueError(f"{self.path.name}: sample {i} of the shard has {name} of shape {arr.shape}, "
                              f"earlier samples {shape}; all samples of a run share one output size")
-        if predicted:
+        if predicted and self.direct:  # through h5py's pipeline the filter codes it
             residual = self._residual.get(name)
             if residual is None:
                 residual = self._residual[name] = np.empty(shape, dtype)
@@ -680,7 +633,7 @@ def write_shard(path: str | Path, samples: list[dict], attrs: dict, **kw) -> dic
 class ShardReader:
     """Read one shard: ``len(r)``, ``r[i]`` -> sample dict, ``r.read_batch(idx)`` -> stacked arrays.
 
-    Validates on open: readable HDF5, ``format``, ``schema_version`` (1 or 2),
+    Validates on open: readable HDF5, ``format``, ``schema_version`` (1, 2 or 3),
     ``complete``, the sample count and every image chunk's presence; any
     failure raises :class:`ShardError` naming the file and the fix. Labels are
     loaded into memory at open; images are read per access. The file handles
@@ -690,8 +643,10 @@ class ShardReader:
     Image reads (``direct=True``, the default): the byte offset and size of
     every image chunk are listed once at open (``chunk_iter``); a read is then
     one ``os.pread`` plus zstd decoding (``zstandard``) per dataset, with no
-    HDF5 call. Datasets with other filters (gzip, lzf), or without the
-    ``zstandard`` package, are read through HDF5 with cached low-level handles.
+    HDF5 call; rgb's row delta (filter 437, or the ``predictor`` attribute of
+    schema 1-2) is undone here too. Datasets with other filters (gzip, lzf), or
+    without the ``zstandard`` package, are read through HDF5 with cached
+    low-level handles (then filter 437 must be available: synth.h5plugin).
 
     ``r[i]`` keys: rgb (H,W,3) uint8, depth (H,W) uint16, [depth_noisy (H,W)
     uint16], mask (H,W) uint8 0/1 (stored, or ``depth > 0`` for v2 shards
@@ -760,8 +715,12 @@ class ShardReader:
                                          "code; fix: read it with the code version recorded in its code_version "
                                          f"attribute ({attrs.get('code_version')!r}) or re-render it")
                     self.predictors[k] = pred
-            self._check_filters(f)
             self._chunks = self._chunk_tables(f, direct)
+            #: per image dataset: the reader undoes the row delta after its read path (direct chunks
+            #: holding residuals; or, through HDF5, a schema 1-2 delta outside the filter pipeline)
+            self._undo = {k: self._chunks[k][6] if k in self._chunks else k in self.predictors
+                          for k in self.image_fields}
+            self._check_filters(f)
         except ShardError:
             self.close()
             raise
@@ -769,20 +728,36 @@ class ShardReader:
             self.close()
             raise ShardError(f"{self.path}: corrupt shard ({type(exc).__name__}: {exc}); " + _FIX_RERENDER) from None
 
+    @property
+    def portable(self) -> bool:
+        """True when every dataset decodes to its values through the HDF5 filters alone (schema 3, or an
+        older shard without the row delta); False for schema 1-2 rgb coded outside them (synth migrate)."""
+        return not self.predictors
+
     def _check_filters(self, f) -> None:
-        """ShardError naming ``pip install hdf5plugin`` when an image dataset's filter is unavailable."""
+        """ShardError naming the fix when an image dataset's HDF5 filter is unavailable here.
+
+        The row delta (filter 437) is needed only for datasets read through HDF5: direct reads undo it here.
+        """
         h5z = _h5py().h5z
         for k in self.image_fields:
             plist = f[k].id.get_create_plist()
             for j in range(plist.get_nfilters()):
                 fid, _, _, fname = plist.get_filter(j)
+                if fid == VDELTA_FILTER_ID and k in self._chunks:
+                    continue
                 if not h5z.filter_avail(fid):
                     name = fname.decode(errors="replace") if isinstance(fname, bytes) else str(fname)
                     raise ShardError(f"{self.path}: dataset {k!r} is compressed with HDF5 filter {fid} "
-                                     f"({name or 'unknown'}), which is not available here; " + _FIX_PLUGIN)
+                                     f"({name or 'unknown'}), which is not available here; "
+                                     + (_FIX_VDELTA if fid == VDELTA_FILTER_ID else _FIX_PLUGIN))
 
     def _chunk_tables(self, f, direct: bool) -> dict:
-        """Per image dataset read directly: (byte offsets (n,), sizes (n,), codec, dtype, shape, nbytes).
+        """Per image dataset read directly: (byte offsets (n,), sizes (n,), codec, dtype, shape, nbytes,
+        residual: the decoded chunk is the row delta, to be undone).
+
+        Direct reads take chunks with no filter, zstd alone, or the row delta (437, rows of one
+        image row: W * C bytes of uint8) then zstd; anything else is read through HDF5.
 
         Raises ShardError when a sample's chunk was never written (HDF5 would
         silently return zeros for it).
@@ -813,9 +788,16 @@ class ShardReader:
                 raise ShardError(f"{self.path}: dataset {k!r} lacks {absent} of its {self.n} sample chunks "
                                  "(written in part); " + _FIX_RERENDER)
             plist = ds.id.get_create_plist()
-            filters = [plist.get_filter(j)[0] for j in range(plist.get_nfilters())]
+            pipeline = [plist.get_filter(j)[:3] for j in range(plist.get_nfilters())]
+            filters = [fid for fid, _, _ in pipeline]
             if not direct or skipped or ds.dtype.byteorder == ">":
                 continue
+            residual = k in self.predictors
+            if filters[:1] == [VDELTA_FILTER_ID]:  # schema 3: the row delta is the pipeline's first filter
+                row_bytes = int(np.prod(shape[1:])) * ds.dtype.itemsize
+                if ds.dtype.itemsize != 1 or residual or tuple(pipeline[0][2][:1]) != (row_bytes,):
+                    continue
+                filters, residual = filters[1:], True
             if not filters:
                 codec = "none"
             elif filters == [ZSTD_FILTER_ID] and zstd is not None:
@@ -824,7 +806,7 @@ class ShardReader:
                 continue
             # plain lists: indexing them gives ints without numpy scalar conversions (per-read overhead)
             out[k] = (offsets.tolist(), sizes.tolist(), codec, ds.dtype, shape,
-                      int(np.prod(shape)) * ds.dtype.itemsize)
+                      int(np.prod(shape)) * ds.dtype.itemsize, residual)
         return out
 
     def _file(self):
@@ -900,7 +882,7 @@ class ShardReader:
             fspace.select_hyperslab((i,) + (0,) * len(shape), (1,) + shape)
             dsid.read(mspace, fspace, out)
             return out
-        offsets, _, codec, _, _, nbytes = table
+        offsets, _, codec, _, _, nbytes, _ = table
         fd = self._fd if self._fd_pid == os.getpid() else self._raw_fd()
         if codec == "none":
             got = os.preadv(fd, [out], offsets[i])
@@ -956,7 +938,7 @@ class ShardReader:
         """Sample ``i`` of stored image dataset ``k``, decoded, as a fresh writable array."""
         shape, dtype = self._shapes[k], IMAGE_FIELDS[k][0]
         out = np.empty(shape, dtype)
-        if k in self.predictors:  # "vdelta", the only predictor
+        if self._undo[k]:  # the row delta, the only predictor
             return _vdelta_decode_into(self._read_residual(k, i), out, self._scratch(k, shape, dtype)[1])
         return self._read_raw(k, i, out)
 
@@ -1039,7 +1021,7 @@ class ShardReader:
                     continue
                 shape = self._shape_of(k)
                 arr = np.empty((idx.size,) + shape, IMAGE_FIELDS[k][0])
-                vdelta = self.predictors.get(k) == "vdelta"
+                vdelta = self._undo[k]
                 if k in self._chunks or idx.size == 0 or not np.all(np.diff(idx) == 1):
                     scratch = self._scratch(k, shape, arr.dtype)[1] if vdelta else None
                     for j, i in enumerate(idx):
@@ -1078,15 +1060,27 @@ class ShardReader:
         return {k: g[k][()] for k in g} if g is not None else {}
 
     def describe(self) -> dict:
-        """Schema of the file: dataset -> (shape, dtype, chunks, compression)."""
+        """Schema of the file: dataset -> (shape, dtype, chunks, compression, shuffle).
+
+        ``compression``: h5py's name for a built-in filter, else the HDF5 filter pipeline in order,
+        e.g. ``"synth-vdelta(437) > zstd(32015)"``; a schema 1-2 row delta outside it is named too.
+        """
         f = self._file()
         out = {}
+        names = {VDELTA_FILTER_ID: "synth-vdelta", ZSTD_FILTER_ID: "zstd"}
 
         def visit(name, obj):
             if hasattr(obj, "dtype"):
+                comp = obj.compression
+                if comp not in ("gzip", "lzf", "szip") and obj.chunks:  # h5py calls plugin filters "unknown"
+                    plist = obj.id.get_create_plist()
+                    ids = [plist.get_filter(j)[0] for j in range(plist.get_nfilters())]
+                    comp = " > ".join(f"{names.get(i, 'filter')}({i})" for i in ids) or None
+                if name in self.predictors:
+                    comp = f"{comp}, {self.predictors[name]} applied outside the filters (not portable)"
                 out[name] = {"shape": list(obj.shape), "dtype": str(obj.dtype),
                              "chunks": list(obj.chunks) if obj.chunks else None,
-                             "compression": obj.compression, "shuffle": bool(obj.shuffle)}
+                             "compression": comp, "shuffle": bool(obj.shuffle)}
         f.visititems(visit)
         if self.mask_from_depth:  # not stored: computed from depth on read
             out["mask"] = {"shape": [self.n, *self.shape], "dtype": "uint8", "chunks": None,

@@ -133,7 +133,10 @@ def test_open_dataset_over_manifest(tmp_path, samples):
 
 
 def test_default_zstd_vdelta_and_other_compressions(tmp_path, samples):
-    from synth.shards import DEFAULT_COMPRESSION, vdelta_decode, vdelta_encode
+    import zstandard
+
+    from synth.shards import (DEFAULT_COMPRESSION, VDELTA_FILTER_ID, ZSTD_FILTER_ID, vdelta_decode,
+                              vdelta_encode)
 
     assert DEFAULT_COMPRESSION == "zstd"
     x = samples[4]["rgb"]
@@ -142,10 +145,15 @@ def test_default_zstd_vdelta_and_other_compressions(tmp_path, samples):
     assert np.array_equal(vdelta_decode(vdelta_encode(batch, axis=1), axis=1), batch)
     write_shard(tmp_path / "z.h5", samples, _attrs())
     r = ShardReader(tmp_path / "z.h5")
-    assert r.predictors == {"rgb": "vdelta"}
+    assert r.predictors == {} and r.portable and r._undo == {"rgb": True, "depth": False, "depth_noisy": False}
     with h5py.File(tmp_path / "z.h5", "r") as f:
-        assert f["rgb"].attrs["predictor"] == "vdelta"
-        assert not np.array_equal(f["rgb"][2], samples[2]["rgb"])  # stored as residuals
+        assert "predictor" not in f["rgb"].attrs
+        plist = f["rgb"].id.get_create_plist()
+        assert [plist.get_filter(j)[:3] for j in range(plist.get_nfilters())] == [
+            (VDELTA_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, (SIZE * 3,)), (ZSTD_FILTER_ID, h5py.h5z.FLAG_OPTIONAL, (1,))]
+        assert np.array_equal(f["rgb"][2], samples[2]["rgb"])  # the filter pipeline undoes the row delta
+        _, chunk = f["rgb"].id.read_direct_chunk((2, 0, 0, 0))  # ... stored as residuals under zstd
+        assert zstandard.ZstdDecompressor().decompress(chunk) == vdelta_encode(samples[2]["rgb"]).tobytes()
     for i in (0, 2, 11):
         _same(samples[i], r[i])
     b = r.read_batch([9, 1, 4])
@@ -162,9 +170,15 @@ def test_default_zstd_vdelta_and_other_compressions(tmp_path, samples):
 
 def test_missing_filter_names_pip_install_hdf5plugin(tmp_path, samples, monkeypatch):
     write_shard(tmp_path / "z.h5", samples, _attrs())
-    monkeypatch.setattr(h5py.h5z, "filter_avail", lambda fid: False)
+    real = h5py.h5z.filter_avail
+    monkeypatch.setattr(h5py.h5z, "filter_avail", lambda fid: fid == 437 and real(fid))
     with pytest.raises(ShardError, match=r"z\.h5.*pip install hdf5plugin"):
         ShardReader(tmp_path / "z.h5")
+    # without the row-delta filter library: direct reads undo the delta themselves; reads through HDF5 need it
+    monkeypatch.setattr(h5py.h5z, "filter_avail", lambda fid: fid != 437 and real(fid))
+    _same(samples[5], ShardReader(tmp_path / "z.h5")[5])
+    with pytest.raises(ShardError, match=r"z\.h5: dataset 'rgb' .* filter 437 .*bash setup\.sh"):
+        ShardReader(tmp_path / "z.h5", direct=False)
     import sys
 
     monkeypatch.setitem(sys.modules, "hdf5plugin", None)  # import hdf5plugin -> ImportError
@@ -203,17 +217,29 @@ def test_mask_is_derived_from_depth_unless_a_sample_differs(tmp_path, samples):
 
 
 def test_reads_schema_1_and_refuses_a_v2_shard_without_mask_source(tmp_path, samples):
+    import shutil
+    from pathlib import Path
+
+    from synth.migrate import migrate_shard
     from synth.shards import MASK_SOURCE_ATTR
 
-    odd = [dict(s) for s in samples]
-    odd[0]["mask"] = np.zeros_like(odd[0]["mask"])  # forces a stored mask, as every v1 shard has
-    write_shard(tmp_path / "v1.h5", odd, _attrs())
+    # schema 1 = schema 2's layout (rgb row delta outside the filters) with the mask always stored and no
+    # mask_source: the old code's shard with a stored mask (tests/data), relabelled
+    data = Path(__file__).resolve().parent / "data"
+    shutil.copyfile(data / "schema2-stored-mask.h5", tmp_path / "v1.h5")
     with h5py.File(tmp_path / "v1.h5", "a") as f:
         f.attrs["schema_version"] = 1
         del f.attrs[MASK_SOURCE_ATTR]
+    expected = np.load(data / "schema2-expected.npz")
     r = ShardReader(tmp_path / "v1.h5")
-    assert r.version == 1 and not r.mask_from_depth
-    _same(odd[3], r[3])
+    assert r.version == 1 and not r.mask_from_depth and not r.portable
+    for k in ("rgb", "mask", "depth_noisy"):
+        assert np.array_equal(r[3][k], expected[f"schema2-stored-mask/{k}"][3]), k
+    r.close()
+    assert migrate_shard(tmp_path / "v1.h5")["migrated_from"] == 1
+    r = ShardReader(tmp_path / "v1.h5", direct=False)
+    assert r.version == SCHEMA_VERSION and r.portable and r.attrs[MASK_SOURCE_ATTR] == "stored"
+    assert np.array_equal(r.read_batch(range(6))["mask"], expected["schema2-stored-mask/mask"])
     write_shard(tmp_path / "bad.h5", samples, _attrs())
     with h5py.File(tmp_path / "bad.h5", "a") as f:
         del f.attrs[MASK_SOURCE_ATTR]
@@ -222,7 +248,7 @@ def test_reads_schema_1_and_refuses_a_v2_shard_without_mask_source(tmp_path, sam
 
 
 def test_direct_chunks_are_plain_hdf5_and_both_read_paths_agree(tmp_path, samples):
-    from synth.shards import vdelta_decode
+    import zstandard
 
     for comp in ("zstd", "none"):
         p = tmp_path / f"{comp}.h5"
@@ -239,13 +265,15 @@ def test_direct_chunks_are_plain_hdf5_and_both_read_paths_agree(tmp_path, sample
         b = fast.read_batch([4, 0, 9])
         assert np.array_equal(b["rgb"], np.stack([samples[i]["rgb"] for i in (4, 0, 9)]))
         assert np.array_equal(b["depth"], slow.read_batch([4, 0, 9])["depth"])
-        # any HDF5 reader decodes the directly written chunks (zstd frames through filter 32015)
-        with h5py.File(p, "r") as f:
+        # any HDF5 reader decodes the directly written chunks (rgb: filters 437 then 32015)
+        with h5py.File(p, "r") as f, h5py.File(hdf5_written, "r") as g:
             assert np.array_equal(f["depth_noisy"][6], samples[6]["depth_noisy"])
-            rgb = f["rgb"][2]
-            if comp == "zstd":
-                rgb = vdelta_decode(rgb)
-            assert np.array_equal(rgb, samples[2]["rgb"])
+            assert np.array_equal(f["rgb"][...], np.stack([s["rgb"] for s in samples]))
+            if comp == "zstd":  # the writer's own coding = what HDF5's pipeline (the C filter) stores
+                mine, hdf5s = f["rgb"].id.read_direct_chunk((7, 0, 0, 0)), g["rgb"].id.read_direct_chunk((7, 0, 0, 0))
+                assert mine[0] == hdf5s[0] == 0
+                dz = zstandard.ZstdDecompressor()
+                assert dz.decompress(mine[1]) == dz.decompress(hdf5s[1])
     s = fast.sample(3, fields=("rgb",), params=False)
     assert "depth" not in s and "params" not in s and s["rgb"].flags.writeable
     with pytest.raises(KeyError, match="no image dataset 'normals'"):
