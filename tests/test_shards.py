@@ -145,7 +145,7 @@ def test_default_zstd_vdelta_and_other_compressions(tmp_path, samples):
     assert np.array_equal(vdelta_decode(vdelta_encode(batch, axis=1), axis=1), batch)
     write_shard(tmp_path / "z.h5", samples, _attrs())
     r = ShardReader(tmp_path / "z.h5")
-    assert r.predictors == {} and r.portable and r._undo == {"rgb": True, "depth": False, "depth_noisy": False}
+    assert r.predictors == {} and r.portable and r._undo == {"rgb": True, "depth": False, "depth_noisy": False, "seg": False}
     with h5py.File(tmp_path / "z.h5", "r") as f:
         assert "predictor" not in f["rgb"].attrs
         plist = f["rgb"].id.get_create_plist()
@@ -256,7 +256,7 @@ def test_direct_chunks_are_plain_hdf5_and_both_read_paths_agree(tmp_path, sample
         hdf5_written = tmp_path / f"{comp}-hdf5.h5"
         write_shard(hdf5_written, samples, _attrs(), compression=comp, direct=False)
         fast, slow = ShardReader(p), ShardReader(p, direct=False)
-        assert set(fast._chunks) == {"rgb", "depth", "depth_noisy"} and slow._chunks == {}
+        assert set(fast._chunks) == {"rgb", "depth", "depth_noisy", "seg"} and slow._chunks == {}
         other = ShardReader(hdf5_written)
         for i in (0, 5, 11):
             _same(samples[i], fast[i])
