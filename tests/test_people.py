@@ -142,3 +142,20 @@ def test_neck_blend_turns_the_body_and_not_the_face(people, renderer):
     np.testing.assert_array_equal(still["rgb"][face], turned["rgb"][face])
     clothes = (still["seg"] == 7) | (turned["seg"] == 7)
     assert (still["seg"][clothes] != turned["seg"][clothes]).mean() > 0.05      # the torso moved
+
+
+def test_procedural_glasses_sit_in_front_of_the_eyes():
+    from synth.heads.glasses import glasses_part, glasses_style
+    from synth.heads.template import FACE_TEMPLATE_MM as lm
+
+    for k in range(8):
+        style = glasses_style(np.random.default_rng(k).random(6))
+        g = glasses_part(lm, style, head_half_width=78.0)
+        assert g.name == "glasses" and g.indices.max() < len(g.positions)
+        p = g.positions
+        eyes_z = lm[36:48, 2].min()
+        lens = p[np.abs(p[:, 0]) < 45]                              # rims and bridge
+        assert lens[:, 2].max() < eyes_z and lens[:, 2].min() > eyes_z - 40   # just in front of the eyes
+        assert p[:, 1].min() > lm[17:27, 1].min() - 12 and p[:, 1].max() < lm[30, 1] + 10   # brow to nose
+        assert 70 < np.abs(p[:, 0]).max() < 90                       # temples reach back to the ears
+        np.testing.assert_allclose(np.linalg.norm(g.normals, axis=1), 1.0, atol=1e-3)

@@ -63,6 +63,7 @@ from synth.heads.dressing import (
     proxy_topology,
     wanted_items,
 )
+from synth.heads.glasses import glasses_part, glasses_style
 from synth.heads.head_frame import FRANKFURT_TO_3DDFA_PITCH_DEG, frankfurt_to_3ddfa
 from synth.heads.hm08_landmarks import ibug68_hm08
 from synth.heads.identity import (
@@ -413,6 +414,9 @@ class AnnyHeadBank:
                                   tint=None if hair is None else tuple(0.6 * c for c in hair[0])))
             if self._outfit is not None:
                 parts += self._outfit.parts(p.outfit, ref, neutral[b], expressive[b], R[b], o[b], self._texture)
+            if p.outfit.glasses:     # procedural (the tarball's glasses need attribution), on the neutral face
+                still = (neutral[b][self._lm_rows] - o[b]) @ R[b].T
+                parts.append(glasses_part(still, glasses_style(p.outfit.glasses_style), abs(float(still[0, 0])) + 3.0))
             lm = pos[self._lm_rows].astype(np.float32)
             eth = {k: round(p.phenotypes[k], 4) for k in ("african", "asian", "caucasian")}
             attrs = {

@@ -107,7 +107,8 @@ class OutfitSettings:
 class Outfit:
     """One identity's outfit (names are catalogue keys, "" = none; colours linear RGB or None = as textured).
 
-    gaze: eyeLook facial-action weights; mouth: extra facial-action weights (smile, blink).
+    gaze: eyeLook facial-action weights; mouth: extra facial-action weights (smile, blink);
+    glasses_style: six uniforms for ``synth.heads.glasses.glasses_style`` when ``glasses``.
     """
 
     hair: str = ""
@@ -122,6 +123,7 @@ class Outfit:
     teeth: bool = False
     gaze: tuple[tuple[str, float], ...] = ()
     mouth: tuple[tuple[str, float], ...] = ()
+    glasses_style: tuple[float, ...] = ()
 
     def parts(self) -> list[str]:
         """The catalogue names this outfit wears."""
@@ -167,6 +169,7 @@ def draw_outfit(rng: np.random.Generator, female: bool, age_years: float, dark: 
     gaze_dir = rng.uniform(-1.0, 1.0, size=2)     # (up, right) in units of gaze_deg
     smile = rng.uniform(0.4, 1.0, size=2)         # smile and lip-opening strength
     blink = rng.uniform(0.7, 1.0)
+    glasses_style = tuple(float(v) for v in rng.random(6))    # synth.heads.glasses.glasses_style
     bald = u[1] < (s.bald_share_female if female else s.bald_share_male)
     wear_hat = u[4] < s.hat_share
     gaze: list[tuple[str, float]] = []
@@ -200,4 +203,5 @@ def draw_outfit(rng: np.random.Generator, female: bool, age_years: float, dark: 
         teeth=bool(s.teeth),
         gaze=tuple(gaze),
         mouth=tuple(mouth),
+        glasses_style=glasses_style if u[7] < s.glasses_share else (),
     )
