@@ -90,18 +90,23 @@ class Light:
 
 @dataclass(frozen=True)
 class Background:
-    """What fills pixels the head does not cover.
+    """What fills pixels the head does not cover (``synth.render.background.make_background``).
 
     kind: ``"solid"`` (``color``), ``"noise"`` (smooth value noise drawn from
-        ``seed``, tinted by ``color``) or ``"image"`` (``image_path``, resized
-        to the frame).
+        ``seed``, tinted by ``color``), ``"image"`` (``image_path``, resized
+        to the frame), ``"leaves"`` (dead leaves: occluding textured shapes of
+        power-law sizes, drawn from ``seed``, hues around ``color``) or
+        ``"clutter"`` (textured planes in perspective and objects, from ``seed``).
     color: (3,) RGB in [0, 1].
+    blur: defocus of the background (the head stays sharp): Gaussian sigma as a
+        fraction of the frame width (0.01 = 2.56 px at 256 px), 0 = sharp.
     """
 
     kind: str
     color: np.ndarray
     seed: int = 0
     image_path: str | None = None
+    blur: float = 0.0
 
 
 @dataclass(frozen=True)
