@@ -198,7 +198,8 @@ class DistractorConfig:
     """Objects in front of the face (``synth.distractors``): poles, hands, textured shapes.
 
     probability: chance a sample gets them; then 1..max_count of them (uniform).
-    shapes: outline name -> weight (bar, hand, ellipse, rect, polygon, blob).
+    shapes: outline name -> weight (bar, hand, ellipse, rect, polygon, blob); a preset or --set
+        merges into these weights (``--set effects.distractors.shapes.hand=0`` drops hands).
     size: extent as a fraction of the nominal face height (a bar's length is 2.5x it, a
         hand's 1.1x, other shapes' 0.8x); centred within 0.6 face heights of the face centre.
     soft_probability: chance an object's edge is out of focus; softness: that blur's sigma
@@ -644,10 +645,12 @@ def validate(cfg: SynthConfig) -> None:
     b = cfg.background
     weights = [getattr(b, k) for k in BACKGROUND_KINDS]
     if min(weights) < 0 or sum(weights) <= 0:
-        raise ConfigError(f"background: {'/'.join(BACKGROUND_KINDS)} weights must be >= 0 with a positive sum")
+        raise ConfigError(f"background: {'/'.join(BACKGROUND_KINDS)} weights must be >= 0 with a positive sum; "
+                          "fix: give each kind a weight >= 0, at least one > 0")
     _check_prob(b.blur_probability, "background.blur_probability")
     if not (0.0 <= b.blur[0] and b.blur[1] <= 0.2):
-        raise ConfigError("background.blur: keep within [0, 0.2] (sigma as a fraction of the frame width)")
+        raise ConfigError(f"background.blur: {list(b.blur)}; fix: keep within [0, 0.2] (sigma as a fraction of "
+                          "the frame width)")
     if b.image > 0:
         folder = b.image_folder
         if not folder or not Path(folder).is_dir():

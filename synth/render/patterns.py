@@ -21,6 +21,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from synth.render.value_noise import value_noise
+
 #: side of the cached pattern fields; frames up to this size crop them, larger ones stretch them
 BANK_SIZE = 512
 #: value of the "on" phase of a pattern (bit 7: ORed into a label map it selects a second colour)
@@ -48,8 +50,6 @@ def _field(index: int) -> np.ndarray:
             v = (-x * np.sin(angle) + y * np.cos(angle)) / period
             on ^= (v - np.floor(v)) < 0.5
     else:
-        from synth.render.value_noise import value_noise
-
         cells = int(round(n / (4.0 + period)))  # blotches 7..52 px across
         rng = np.random.Generator(np.random.PCG64(2000 + index))
         noise = value_noise(rng, n, n, 1, ((cells, 1.0), (2 * cells, 0.5)))[..., 0]

@@ -110,7 +110,8 @@ def outlines(kinds, variants, cx, cy, rx, ry, angle_deg) -> np.ndarray:
 
 
 def to_fixed(pts: np.ndarray) -> np.ndarray:
-    """int32 fixed-point vertices for OpenCV's ``shift=SHIFT``; pixel centres sit at integer + 0.5."""
+    """int32 fixed-point vertices for OpenCV's ``shift=SHIFT``; pixel centres sit at integer + 0.5
+    (OpenCV's fills include the pixels their edges round to: up to one more on the far sides)."""
     return np.rint((np.asarray(pts) - 0.5) * (1 << SHIFT)).astype(np.int32)
 
 
