@@ -131,12 +131,11 @@ def chroma_noise(shape: tuple, sigma: float, scale: float, seed: int) -> np.ndar
     """
     h, w = int(shape[0]), int(shape[1])
     gh, gw = max(1, int(round(h / scale))), max(1, int(round(w / scale)))
-    coarse = gaussian_noise((gh, gw, 3), 1.0, seed)
-    coarse -= (coarse @ sensor.LUMA.astype(np.float32))[..., None]
     k = sensor.LUMA
     chroma_var = 1.0 - 2.0 * k.mean() + float(k @ k)  # mean over channels of var(n_c - LUMA . n)
     gain = sigma / np.sqrt(chroma_var * _upsampled_variance(w, gw) * _upsampled_variance(h, gh))
-    coarse *= np.float32(gain)
+    # n - (LUMA . n) per channel, scaled: one 3x3 transform of the coarse Gaussian values
+    coarse = cv2.transform(gaussian_noise((gh, gw, 3), 1.0, seed), ((np.eye(3) - k[None, :]) * gain).astype(np.float32))
     if (gh, gw) == (h, w):
         return coarse
     return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -76,8 +76,9 @@ def build_renderer(cfg: SynthConfig):
     return MixRenderer(gl, blender, r.blender_ratio)
 
 
-def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
-    """JSON-safe record of every sampled parameter of a spec (stored with the sample)."""
+def scene_params(spec: SceneSpec, mask: np.ndarray, cover: np.ndarray | None = None) -> dict:
+    """JSON-safe record of every sampled parameter of a spec (stored with the sample); ``cover``:
+    the distractors' :func:`synth.distractors.covered` map when already made."""
     e = spec.effects
     return {
         "light": {
@@ -104,13 +105,13 @@ def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
             "noise_sigma": float(e.noise_sigma),
             "noise_seed": int(e.noise_seed),
             "jpeg_quality": int(e.jpeg_quality),
-            **scene_effect_params(e, mask),
+            **scene_effect_params(e, mask, cover),
         },
         "render_scale": float(spec.render_scale),
     }
 
 
-def scene_effect_params(e, mask: np.ndarray) -> dict:
+def scene_effect_params(e, mask: np.ndarray, cover: np.ndarray | None = None) -> dict:
     """JSON-safe record of the distractor, lens, camera-pipeline and colour-noise effects.
 
     distractors: each one's fields and its outline's box [x0, y0, x1, y1] px;
@@ -121,7 +122,7 @@ def scene_effect_params(e, mask: np.ndarray) -> dict:
                          "height": d.height, "angle": d.angle, "color": list(d.color), "color2": list(d.color2),
                          "texture": d.texture, "shading": d.shading, "softness": d.softness, "seed": int(d.seed)}
                         for d in e.distractors],
-        "distractor_fraction": distractor_fraction(mask, e),
+        "distractor_fraction": distractor_fraction(mask, e, cover),
         "vignetting": float(e.vignetting),
         "vignetting_center": [float(v) for v in e.vignetting_center],
         "vignetting_radius": float(e.vignetting_radius),
@@ -136,20 +137,21 @@ def scene_effect_params(e, mask: np.ndarray) -> dict:
     }
 
 
-def distractor_fraction(mask: np.ndarray, e) -> float:
+def distractor_fraction(mask: np.ndarray, e, cover: np.ndarray | None = None) -> float:
     """Fraction of head-mask pixels at least half covered by the effects' distractors (0 when none)."""
     if not e.distractors or not mask.any():
         return 0.0
-    return float((covered(e.distractors, *mask.shape) & mask).sum() / mask.sum())
+    cover = covered(e.distractors, *mask.shape) if cover is None else cover
+    return float((cover & mask).sum() / mask.sum())
 
 
-def hidden_by_distractors(e, landmarks: np.ndarray, shape: tuple) -> np.ndarray:
+def hidden_by_distractors(e, landmarks: np.ndarray, shape: tuple, cover: np.ndarray | None = None) -> np.ndarray:
     """(N,) bool: landmarks (N, 2) px on a pixel at least half covered by a distractor."""
     hidden = np.zeros(len(landmarks), bool)
     if not e.distractors:
         return hidden
     h, w = shape
-    cover = covered(e.distractors, h, w)
+    cover = covered(e.distractors, h, w) if cover is None else cover
     uv = np.asarray(landmarks, np.float64)
     ok = np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
     i = np.flatnonzero(ok)
@@ -172,6 +174,8 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
     R = spec.head.rotation
     euler = euler_from_rotation(R)
     depth = depth_mm_u16(rendered["depth"])
+    shape = rendered["mask"].shape
+    cover = covered(spec.effects.distractors, *shape) if spec.effects.distractors else None
     out = {
         "index": spec.index,
         "seed": spec.seed,
@@ -185,10 +189,10 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
         "bbox": np.asarray(rendered["bbox"], dtype=np.float32),
         "landmarks": np.asarray(rendered["landmarks"], dtype=np.float32),
         "landmarks_visible": np.asarray(rendered["landmarks_visible"], dtype=bool)
-        & ~hidden_by_distractors(spec.effects, rendered["landmarks"], rendered["mask"].shape),
+        & ~hidden_by_distractors(spec.effects, rendered["landmarks"], shape, cover),
         "K": spec.camera.K.astype(np.float32),
         "coarse_class": coarse_category(float(euler[0]), float(euler[1])),
-        "params": scene_params(spec, rendered["mask"]),
+        "params": scene_params(spec, rendered["mask"], cover),
     }
     if "renderer" in rendered:
         out["params"]["renderer"] = str(rendered["renderer"])

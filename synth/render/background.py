@@ -12,9 +12,20 @@
   with a faint per-channel colour wobble. The same bytes for the same seed and
   size on one machine;
 * ``"image"``: the file at ``bg.image_path`` loaded with PIL, RGB, resized
-  (bilinear) to the frame; cached per (path, size).
+  (bilinear) to the frame; cached per (path, size);
+* ``"leaves"``: dead leaves -- occluding textured shapes of power-law sizes, lit
+  unevenly (``synth.render.leaves``): the spectrum and edges of photographs;
+* ``"clutter"``: a room -- patterned planes in perspective, frames, shelves, poles,
+  cables (``synth.render.clutter``).
 
-Returned arrays are read-only and may be shared between calls; copy before editing.
+``bg.blur`` > 0 defocuses every kind but solid (:func:`defocus`, sigma = blur x
+width): the head, drawn over it, stays sharp. Both renderers paste exactly these
+bytes where the head is not (``synth.render.gl``, ``synth.render.blender``), so a
+kind added here reaches both.
+
+Returned arrays may be read-only and shared between calls; copy before editing.
+The leaves and clutter kinds cost ~0.6-0.7 ms CPU at 256x256 here, ~4x the noise
+kind (``bench/background_speed.py``).
 """
 from __future__ import annotations
 
@@ -121,23 +132,24 @@ def _sharp_background(bg: Background, width: int, height: int) -> np.ndarray:
 
 
 def defocus(img: np.ndarray, sigma: float) -> np.ndarray:
-    """(H, W, 3) uint8 ``img`` blurred by a Gaussian of ``sigma`` px (approximately; reflected border).
+    """(H, W, 3) or (H, W) uint8 ``img`` blurred by a Gaussian of ``sigma`` px (approximately;
+    reflected border).
 
-    Up to 2.4 px a Gaussian blur; beyond, shrunk by a power of two f (area average), blurred
-    by sqrt(sigma^2 - f^2/4) / f and scaled back bilinearly -- the variance the shrink and
-    the bilinear resize add is taken out -- so the cost stays ~0.1 ms at 256x256 whatever the
-    sigma (a full-size Gaussian of 8 px took 5 ms here) and the result stays within ~0.3 grey
-    levels mean of the exact blur on dead-leaves images.
+    Below 1.5 px a Gaussian blur; beyond, shrunk by a power of two f >= 2 (area average),
+    blurred by sqrt(sigma^2 - f^2/4) / f and scaled back bilinearly -- the variance the
+    shrink and the bilinear resize add is taken out -- so the cost stays ~0.1-0.15 ms at
+    256x256 whatever the sigma (a full-size Gaussian of 2 px took 0.4 ms here, of 8 px 5 ms)
+    and the result stays within ~0.35 grey levels mean of the exact blur on dead-leaves images.
     """
     import cv2
 
     if sigma < 0.3:
         return img
-    f = 1
+    if sigma < 1.5:
+        return cv2.GaussianBlur(img, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT)
+    f = 2
     while sigma / (2 * f) >= 1.2:
         f *= 2
-    if f == 1:
-        return cv2.GaussianBlur(img, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT)
     h, w = img.shape[:2]
     small = cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), float(np.sqrt(sigma * sigma - f * f / 4.0) / f),
@@ -149,7 +161,6 @@ def make_background(bg: Background, width: int, height: int) -> np.ndarray:
     """(height, width, 3) uint8 background for ``bg`` (read-only; see module doc), defocused by
     ``bg.blur`` (sigma = blur * width)."""
     img = _sharp_background(bg, width, height)
-    blur = float(getattr(bg, "blur", 0.0))
-    if blur > 0.0 and bg.kind != "solid":
-        img = defocus(np.asarray(img), blur * width)
+    if bg.blur > 0.0 and bg.kind != "solid":
+        img = defocus(np.asarray(img), float(bg.blur) * width)
     return img
