@@ -53,7 +53,8 @@ def main() -> None:
     for i in range(patterns.N_PATTERNS):
         patterns.pattern(i, 8, 8, 0.0, 0.0)
     for i in range(args.n):  # warm-up: head uploads, levels of detail
-        maker.renderer.render(sample_scene(cfgs["with"], 0, i), maker.head_bank.get(sample_scene(cfgs["with"], 0, i).head.identity))
+        spec = sample_scene(cfgs["with"], 0, i)
+        maker.renderer.render(spec, maker.head_bank.get(spec.head.identity))
     stages = ("sampling", "render", "effects", "labels", "shard append")
     got = {name: {s: [] for s in stages} for name in cfgs}
     size = {name: [] for name in cfgs}
