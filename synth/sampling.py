@@ -308,8 +308,8 @@ def _sample_scene_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Ca
                    vignetting_radius=half_diagonal)
     if fire[3] < e.noise.chroma_probability:
         out.update(chroma_sigma=chroma, chroma_scale=max(1.0, chroma_scale), chroma_seed=chroma_seed)
-    distractors = sample_distractors(cfg, rng, px_scale, face_center, face_px)
-    if fire[4] < e.distractors.probability:
+    distractors = sample_distractors(cfg, rng, px_scale, face_center, face_px, fire[4] < e.distractors.probability)
+    if distractors:
         out["distractors"] = distractors
     return out
 
@@ -323,11 +323,14 @@ _SKIN = np.array([[0.94, 0.78, 0.67], [0.80, 0.60, 0.47], [0.58, 0.40, 0.28], [0
 
 
 def sample_distractors(cfg: SynthConfig, rng: np.random.Generator, px_scale: float,
-                       face_center: np.ndarray, face_px: float) -> tuple[Distractor, ...]:
-    """1..max_count objects over the face (``effects.distractors``), drawing 1 + 18 * max_count numbers."""
+                       face_center: np.ndarray, face_px: float, fires: bool = True) -> tuple[Distractor, ...]:
+    """1..max_count objects over the face (``effects.distractors``), drawing 1 + 18 * max_count numbers
+    whether or not it ``fires`` (none are built when it does not)."""
     d = cfg.effects.distractors
     count = 1 + int(rng.integers(d.max_count))
     u = rng.random((d.max_count, 18))
+    if not fires:
+        return ()
     names = [n for n in DISTRACTOR_SHAPES if d.shapes.get(n, 0.0) > 0]
     cdf = _kind_cdf(tuple(float(d.shapes[n]) for n in names))
     out = []
