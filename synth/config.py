@@ -19,6 +19,7 @@ import yaml
 
 from synth.boxes import C2F_SQUARE_SCALE
 from synth.heads.wardrobe import OutfitSettings
+from synth.scene import DISTRACTOR_SHAPES
 
 Range = tuple[float, float]
 
@@ -212,10 +213,15 @@ class OcclusionConfig:
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """Gaussian sensor noise, sigma on the 0..255 scale."""
+    """Gaussian sensor noise, sigma on the 0..255 scale (independent per pixel and channel),
+    and colour noise: ``chroma_probability``, ``chroma_sigma`` (0..255 scale, RMS over the
+    channels of a zero-luminance noise) in blotches ``chroma_scale`` px across at sensor scale."""
 
     probability: float = 0.5
     sigma: Range = (1.0, 8.0)
+    chroma_probability: float = 0.0
+    chroma_sigma: Range = (1.0, 5.0)
+    chroma_scale: Range = (1.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -228,22 +234,98 @@ class CompressionConfig:
     downsample_factor: Range = (1.5, 4.0)
 
 
+#: Default weights of the distractor outlines (synth.scene.DISTRACTOR_SHAPES)
+DEFAULT_DISTRACTOR_SHAPES = {"bar": 0.3, "hand": 0.25, "ellipse": 0.1, "rect": 0.1, "polygon": 0.1, "blob": 0.15}
+
+
+@dataclass(frozen=True)
+class DistractorConfig:
+    """Objects in front of the face (``synth.distractors``): poles, hands, textured shapes.
+
+    probability: chance a sample gets them; then 1..max_count of them (uniform).
+    shapes: outline name -> weight (bar, hand, ellipse, rect, polygon, blob); a preset or --set
+        merges into these weights (``--set effects.distractors.shapes.hand=0`` drops hands).
+    size: extent as a fraction of the nominal face height (a bar's length is 2.5x it, a
+        hand's 1.1x, other shapes' 0.8x); centred within 0.6 face heights of the face centre.
+    soft_probability: chance an object's edge is out of focus; softness: that blur's sigma
+        range in px at sensor scale.
+    """
+
+    probability: float = 0.0
+    max_count: int = 2
+    shapes: dict = field(default_factory=lambda: dict(DEFAULT_DISTRACTOR_SHAPES))
+    size: Range = (0.4, 1.0)
+    soft_probability: float = 0.5
+    softness: Range = (0.5, 4.0)
+
+
+@dataclass(frozen=True)
+class WhiteBalanceConfig:
+    """White-balance error as linear-light gains (``synth.sensor.white_balance_gains``):
+    temperature: ln(red gain / blue gain) range (+ = warmer); tint: ln green gain range."""
+
+    probability: float = 0.0
+    temperature: Range = (-0.4, 0.4)
+    tint: Range = (-0.1, 0.1)
+
+
+@dataclass(frozen=True)
+class ExposureConfig:
+    """Exposure error and tone curve: ev: stops (linear light x 2**ev, highlights clip);
+    gamma: out = in ** gamma on the encoded image."""
+
+    probability: float = 0.0
+    ev: Range = (-1.0, 1.0)
+    gamma: Range = (0.8, 1.25)
+
+
+@dataclass(frozen=True)
+class VignettingConfig:
+    """Lens falloff around the principal point: strength = light lost at the sensor's corner, 0..1."""
+
+    probability: float = 0.0
+    strength: Range = (0.1, 0.6)
+
+
 @dataclass(frozen=True)
 class EffectsConfig:
+    """Post-render effects (``synth.effects``; each with its probability, off unless stated)."""
+
     blur: BlurConfig = field(default_factory=BlurConfig)
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
+    distractors: DistractorConfig = field(default_factory=DistractorConfig)
+    white_balance: WhiteBalanceConfig = field(default_factory=WhiteBalanceConfig)
+    exposure: ExposureConfig = field(default_factory=ExposureConfig)
+    vignetting: VignettingConfig = field(default_factory=VignettingConfig)
+
+
+#: Background kinds, in the order ``synth.sampling.sample_background`` searches their weights
+BACKGROUND_KINDS = ("solid", "noise", "image", "leaves", "clutter")
 
 
 @dataclass(frozen=True)
 class BackgroundConfig:
-    """Background kinds with their probabilities; ``image_folder`` holds JPG/PNG files for "image"."""
+    """Background kinds with their weights (``synth.render.background``), and defocus.
+
+    solid, noise, image, leaves, clutter: weights (>= 0, positive sum) of a flat colour,
+        smooth colour noise, a photo from ``image_folder`` (JPG/PNG), dead leaves
+        (occluding textured shapes of power-law sizes: photo-like 1/f spectrum and edges)
+        and clutter (textured planes in perspective, furniture-like objects and poles).
+    image_folder: folder of JPG/PNG photos for "image".
+    blur_probability: chance the background is out of focus (the head stays sharp);
+    blur: that defocus's Gaussian sigma range as a fraction of the frame width.
+    """
 
     solid: float = 0.3
     noise: float = 0.7
     image: float = 0.0
     image_folder: str | None = None
+    leaves: float = 0.0
+    clutter: float = 0.0
+    blur_probability: float = 0.0
+    blur: Range = (0.003, 0.02)
 
 
 @dataclass(frozen=True)
@@ -520,6 +602,34 @@ def _check_prob(value: float, key: str) -> None:
         raise ConfigError(f"{key}: probability {value} outside [0, 1]")
 
 
+def _validate_scene_effects(e: EffectsConfig) -> None:
+    """Checks of the distractor, colour, exposure and vignetting effects (ConfigError naming the key)."""
+    d, wb, ex = e.distractors, e.white_balance, e.exposure
+    for key in ("distractors.probability", "distractors.soft_probability", "white_balance.probability",
+                "exposure.probability", "vignetting.probability", "noise.chroma_probability"):
+        section, name = key.split(".")
+        _check_prob(getattr(getattr(e, section), name), f"effects.{key}")
+    if not 1 <= d.max_count <= 8:
+        raise ConfigError(f"effects.distractors.max_count: {d.max_count}; fix: use 1..8")
+    for name, w in d.shapes.items():
+        if name not in DISTRACTOR_SHAPES or isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            raise ConfigError(f"effects.distractors.shapes.{name}: {w!r}; fix: weights >= 0 for shapes among "
+                              f"{', '.join(DISTRACTOR_SHAPES)}")
+    if sum(d.shapes.values()) <= 0:
+        raise ConfigError("effects.distractors.shapes: weights sum to 0; fix: give one shape a positive weight")
+    for key, (lo, hi), a, b, what in (
+            ("distractors.size", d.size, 1e-3, 10.0, "face heights"),
+            ("distractors.softness", d.softness, 0.0, 50.0, "px at sensor scale"),
+            ("white_balance.temperature", wb.temperature, -2.0, 2.0, "ln of the red/blue gain ratio"),
+            ("white_balance.tint", wb.tint, -1.0, 1.0, "ln of the green gain"),
+            ("exposure.ev", ex.ev, -4.0, 4.0, "stops"), ("exposure.gamma", ex.gamma, 0.25, 4.0, "power"),
+            ("vignetting.strength", e.vignetting.strength, 0.0, 0.95, "light lost at the corner"),
+            ("noise.chroma_sigma", e.noise.chroma_sigma, 0.0, 64.0, "0..255 scale"),
+            ("noise.chroma_scale", e.noise.chroma_scale, 1.0, 64.0, "px at sensor scale")):
+        if not (a <= lo and hi <= b):
+            raise ConfigError(f"effects.{key}: [{lo}, {hi}]; fix: keep within [{a}, {b}] ({what})")
+
+
 def validate(cfg: SynthConfig) -> None:
     """Cross-field checks the types cannot express; raises ConfigError."""
     if cfg.output.mode not in ("crop", "full"):
@@ -597,10 +707,16 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError("effects.compression.jpeg_quality: keep within [1, 100]")
     if e.compression.downsample_factor[0] < 1:
         raise ConfigError("effects.compression.downsample_factor: factors must be >= 1")
+    _validate_scene_effects(e)
     b = cfg.background
-    total = b.solid + b.noise + b.image
-    if min(b.solid, b.noise, b.image) < 0 or total <= 0:
-        raise ConfigError("background: solid/noise/image weights must be >= 0 with a positive sum")
+    weights = [getattr(b, k) for k in BACKGROUND_KINDS]
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"background: {'/'.join(BACKGROUND_KINDS)} weights must be >= 0 with a positive sum; "
+                          "fix: give each kind a weight >= 0, at least one > 0")
+    _check_prob(b.blur_probability, "background.blur_probability")
+    if not (0.0 <= b.blur[0] and b.blur[1] <= 0.2):
+        raise ConfigError(f"background.blur: {list(b.blur)}; fix: keep within [0, 0.2] (sigma as a fraction of "
+                          "the frame width)")
     if b.image > 0:
         folder = b.image_folder
         if not folder or not Path(folder).is_dir():

@@ -11,10 +11,13 @@ import numpy as np
 
 from synth.config import SynthConfig
 from synth.depth import depth_mm_u16
+from synth.distractors import box as distractor_box
+from synth.distractors import covered
 from synth.effects import apply_effects, occluded_fraction
 from synth.pose import coarse_category, euler_from_rotation
 from synth.scene import SceneSpec
 from synth.sampling import sample_scene
+from synth.sensor import white_balance_gains
 
 
 def build_head_bank(cfg: SynthConfig, seed: int):
@@ -76,8 +79,9 @@ def build_renderer(cfg: SynthConfig):
     return MixRenderer(gl, blender, r.blender_ratio)
 
 
-def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
-    """JSON-safe record of every sampled parameter of a spec (stored with the sample)."""
+def scene_params(spec: SceneSpec, mask: np.ndarray, cover: np.ndarray | None = None) -> dict:
+    """JSON-safe record of every sampled parameter of a spec (stored with the sample); ``cover``:
+    the distractors' :func:`synth.distractors.covered` map when already made."""
     e = spec.effects
     body = spec.head.body_rotation
     return {
@@ -100,6 +104,7 @@ def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
             "color": [float(v) for v in spec.background.color],
             "seed": int(spec.background.seed),
             "image": spec.background.image_path,
+            "blur": float(spec.background.blur),
         },
         "effects": {
             "downsample": float(e.downsample),
@@ -111,9 +116,58 @@ def scene_params(spec: SceneSpec, mask: np.ndarray) -> dict:
             "noise_sigma": float(e.noise_sigma),
             "noise_seed": int(e.noise_seed),
             "jpeg_quality": int(e.jpeg_quality),
+            **scene_effect_params(e, mask, cover),
         },
         "render_scale": float(spec.render_scale),
     }
+
+
+def scene_effect_params(e, mask: np.ndarray, cover: np.ndarray | None = None) -> dict:
+    """JSON-safe record of the distractor, lens, camera-pipeline and colour-noise effects.
+
+    distractors: each one's fields and its outline's box [x0, y0, x1, y1] px;
+    distractor_fraction: the fraction of head pixels (``mask``) at least half covered by them.
+    """
+    return {
+        "distractors": [{"shape": d.shape, "box": list(distractor_box(d)), "x": d.x, "y": d.y, "width": d.width,
+                         "height": d.height, "angle": d.angle, "color": list(d.color), "color2": list(d.color2),
+                         "texture": d.texture, "shading": d.shading, "softness": d.softness, "seed": int(d.seed)}
+                        for d in e.distractors],
+        "distractor_fraction": distractor_fraction(mask, e, cover),
+        "vignetting": float(e.vignetting),
+        "vignetting_center": [float(v) for v in e.vignetting_center],
+        "vignetting_radius": float(e.vignetting_radius),
+        "exposure_ev": float(e.exposure_ev),
+        "wb_temperature": float(e.wb_temperature),
+        "wb_tint": float(e.wb_tint),
+        "wb_gains": [float(v) for v in white_balance_gains(e.wb_temperature, e.wb_tint)],
+        "tone_gamma": float(e.tone_gamma),
+        "chroma_sigma": float(e.chroma_sigma),
+        "chroma_scale": float(e.chroma_scale),
+        "chroma_seed": int(e.chroma_seed),
+    }
+
+
+def distractor_fraction(mask: np.ndarray, e, cover: np.ndarray | None = None) -> float:
+    """Fraction of head-mask pixels at least half covered by the effects' distractors (0 when none)."""
+    if not e.distractors or not mask.any():
+        return 0.0
+    cover = covered(e.distractors, *mask.shape) if cover is None else cover
+    return float((cover & mask).sum() / mask.sum())
+
+
+def hidden_by_distractors(e, landmarks: np.ndarray, shape: tuple, cover: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: landmarks (N, 2) px on a pixel at least half covered by a distractor."""
+    hidden = np.zeros(len(landmarks), bool)
+    if not e.distractors:
+        return hidden
+    h, w = shape
+    cover = covered(e.distractors, h, w) if cover is None else cover
+    uv = np.asarray(landmarks, np.float64)
+    ok = np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    i = np.flatnonzero(ok)
+    hidden[i] = cover[uv[i, 1].astype(np.int64), uv[i, 0].astype(np.int64)]
+    return hidden
 
 
 def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
@@ -122,7 +176,8 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
     Returns: index, seed, identity (int); rgb (H, W, 3) uint8; depth (H, W)
     uint16 mm, 0 = no data; mask (H, W) uint8 0/1; rotation (3, 3), euler (3,)
     pitch/yaw/roll deg, translation (3,) mm, bbox (4,) x0/y0/x1/y1 px,
-    landmarks (68, 2) px, K (3, 3) -- all float32; landmarks_visible (68,) bool;
+    landmarks (68, 2) px, K (3, 3) -- all float32; landmarks_visible (68,) bool (False also
+    under a distractor: a pixel at least half covered by one);
     coarse_class int (0..3, see synth.pose.coarse_category); params (dict; with
     ``params["renderer"]`` = the backend's name when the renderer output names it, as
     the mixed renderer of ``renderer.backend: mix`` does); seg (H, W) uint8 part classes when the
@@ -131,6 +186,8 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
     R = spec.head.rotation
     euler = euler_from_rotation(R)
     depth = depth_mm_u16(rendered["depth"])
+    shape = rendered["mask"].shape
+    cover = covered(spec.effects.distractors, *shape) if spec.effects.distractors else None
     out = {
         "index": spec.index,
         "seed": spec.seed,
@@ -143,10 +200,11 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
         "translation": np.asarray(spec.head.translation, dtype=np.float32),
         "bbox": np.asarray(rendered["bbox"], dtype=np.float32),
         "landmarks": np.asarray(rendered["landmarks"], dtype=np.float32),
-        "landmarks_visible": np.asarray(rendered["landmarks_visible"], dtype=bool),
+        "landmarks_visible": np.asarray(rendered["landmarks_visible"], dtype=bool)
+        & ~hidden_by_distractors(spec.effects, rendered["landmarks"], shape, cover),
         "K": spec.camera.K.astype(np.float32),
         "coarse_class": coarse_category(float(euler[0]), float(euler[1])),
-        "params": scene_params(spec, rendered["mask"]),
+        "params": scene_params(spec, rendered["mask"], cover),
     }
     if "renderer" in rendered:
         out["params"]["renderer"] = str(rendered["renderer"])

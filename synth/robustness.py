@@ -11,7 +11,8 @@ Base scene ``b`` is ``synth.sampling.sample_scene(cfg, seed, b)`` -- identity,
 pose, distance, framing, light, background and the (off) effects -- drawn from
 the pipeline with the section's ``robustness.base`` merged over it. The
 default base switches every random post-render effect off (the ``clean``
-preset's effects plus JPEG and downsampling), keeps the light white and
+preset's effects plus JPEG, downsampling and the photo effects: distractors,
+white balance, exposure, vignetting, colour noise), keeps the light white and
 the depth noise off, so the swept factor is the only degradation, and draws
 poses in the coarse-to-fine paper's ranges, so the face (where occluders go)
 stays in view. Each level
@@ -93,7 +94,7 @@ import numpy as np
 
 from synth.config import (ConfigError, RobustnessConfig, SuiteConfig, SynthConfig, load_config,
                           load_robustness_config)
-from synth.effects import apply_effects
+from synth.effects import apply_effects, split_effects
 from synth.pipeline import label_sample
 from synth.sampling import light_direction
 from synth.scene import Effects, Occluder, SceneSpec
@@ -242,19 +243,18 @@ def apply_effects_with_patches(rgb: np.ndarray, effects: Effects,
                                patches: tuple[tuple[Occluder, np.ndarray], ...] = ()) -> np.ndarray:
     """``synth.effects.apply_effects`` with textured occluders painted where their boxes are.
 
-    The order stays that of apply_effects: resolution, blur, (black) occluders,
-    then the textures over them, then noise and JPEG.
+    The order stays that of apply_effects: distractors, resolution, blur, (black) occluders,
+    then the textures over them, then the lens, camera pipeline, noise and JPEG
+    (``synth.effects.split_effects``).
     """
     if not patches:
         return apply_effects(rgb, effects)
-    optical = dataclasses.replace(effects, noise_sigma=0.0, jpeg_quality=0)
+    optical, sensor = split_effects(effects)
     out = apply_effects(rgb, optical)
     if out is rgb:
         out = out.copy()
     for occ, patch in patches:
         paint_patch(out, occ, patch)
-    sensor = Effects(noise_sigma=effects.noise_sigma, noise_seed=effects.noise_seed,
-                     jpeg_quality=effects.jpeg_quality)
     return apply_effects(out, sensor)
 
 
@@ -402,7 +402,7 @@ FACTORS: dict[str, Factor] = {f.name: f for f in (
            (_EFFECTS + "occluders", _EFFECTS + "occluded_fraction"), _no_change, _occlusion_post,
            options=("image_folder",)),
     Factor("translation", "shift, sensor px", False, (0.0, 4096.0), False,
-           ("K", "bbox", "landmarks", "landmarks_visible", "mask", "depth"), _translation),
+           ("K", "bbox", "landmarks", "landmarks_visible", "mask", "depth", "seg"), _translation),
     Factor("noise", "sigma (0-255)", False, (0.0, 255.0), True, (_EFFECTS + "noise_sigma",), _noise),
     Factor("jpeg", "JPEG quality", False, (1.0, 100.0), True, (_EFFECTS + "jpeg_quality",), _jpeg),
     Factor("downsample", "downscale factor", False, (1.0, 64.0), True, (_EFFECTS + "downsample",), _downsample),

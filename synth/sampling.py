@@ -7,17 +7,19 @@ global RNG is touched anywhere.
 """
 from __future__ import annotations
 
+import colorsys
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from synth.config import PoseConfig, SynthConfig, histogram_path, pose_ranges
+from synth.config import BACKGROUND_KINDS, PoseConfig, SynthConfig, histogram_path, pose_ranges
 from synth.heads.template import FACE_TEMPLATE_MM
 from synth.pose import euler_from_rotation, rotation_from_euler
-from synth.scene import Background, Camera, Effects, HeadInstance, Light, Occluder, SceneSpec
+from synth.scene import (DISTRACTOR_SHAPES, DISTRACTOR_TEXTURES, Background, Camera, Distractor, Effects,
+                         HeadInstance, Light, Occluder, SceneSpec)
 
 #: Nominal head height (chin to crown) in mm used to frame crops before rendering.
 NOMINAL_HEAD_HEIGHT_MM = 230.0
@@ -25,9 +27,16 @@ NOMINAL_HEAD_HEIGHT_MM = 230.0
 NOMINAL_FACE_HEIGHT_MM = 190.0
 
 
-def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of sample ``index`` of a run with global ``seed``."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(index)])))
+def sample_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
+    """The generator of sample ``index`` of a run with global ``seed``; ``stream`` > 0 gives an independent
+    one of the same sample (``SeedSequence([seed, index, stream])``) for parts whose draws must not move
+    when other parts draw more numbers."""
+    key = [int(seed), int(index)] + ([int(stream)] if stream else [])
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+
+
+#: stream of the torso pose and the fill / environment light (independent of every other draw)
+PEOPLE_STREAM = 1
 
 
 def _uniform(rng: np.random.Generator, rng_range) -> float:
@@ -269,12 +278,9 @@ def _background_images(folder: str) -> tuple[str, ...]:
     return tuple(str(p) for p in files)
 
 
-BACKGROUND_KINDS = ("solid", "noise", "image")
-
-
 @lru_cache(maxsize=8)
-def _kind_cdf(weights: tuple[float, float, float]) -> np.ndarray:
-    """The cumulative distribution ``Generator.choice(3, p=weights / sum)`` searches."""
+def _kind_cdf(weights: tuple[float, ...]) -> np.ndarray:
+    """The cumulative distribution ``Generator.choice(len(weights), p=weights / sum)`` searches."""
     p = np.array(weights, dtype=np.float64)
     cdf = (p / p.sum()).cumsum()
     cdf /= cdf[-1]
@@ -283,9 +289,15 @@ def _kind_cdf(weights: tuple[float, float, float]) -> np.ndarray:
 
 
 def sample_background(cfg: SynthConfig, rng: np.random.Generator) -> Background:
+    """Kind (by the weights of ``BACKGROUND_KINDS``), colour, seed and image file of the background.
+
+    Kinds with weight 0 after the last positive one never shift the search, so the
+    numbers drawn for solid/noise/image are those of before the leaves and clutter
+    kinds. The defocus is drawn later, by :func:`sample_background_blur`.
+    """
     b = cfg.background
-    # what rng.choice(3, p=...) does (one double, searched in the cdf), without its 20 us of checks
-    cdf = _kind_cdf((float(b.solid), float(b.noise), float(b.image)))
+    # what rng.choice(n, p=...) does (one double, searched in the cdf), without its 20 us of checks
+    cdf = _kind_cdf(tuple(float(getattr(b, k)) for k in BACKGROUND_KINDS))
     kind = BACKGROUND_KINDS[int(cdf.searchsorted(rng.random(), side="right"))]
     color = rng.uniform(0.05, 0.95, size=3)
     seed = int(rng.integers(0, 2**31 - 1))
@@ -294,6 +306,15 @@ def sample_background(cfg: SynthConfig, rng: np.random.Generator) -> Background:
         files = _background_images(str(b.image_folder))
         path = files[int(rng.integers(len(files)))]
     return Background(kind=kind, color=color, seed=seed, image_path=path)
+
+
+def sample_background_blur(cfg: SynthConfig, rng: np.random.Generator) -> float:
+    """Defocus of the background (sigma as a fraction of the frame width, 0 = sharp); two
+    numbers drawn whether or not it fires."""
+    b = cfg.background
+    fires = rng.uniform() < b.blur_probability
+    sigma = _uniform(rng, b.blur)
+    return sigma if fires else 0.0
 
 
 def sample_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Camera, px_scale: float,
@@ -324,6 +345,7 @@ def sample_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Camera, p
         w, h = float(bw) * k, float(bh) * k
         cx, cy = face_center + box_offset * face_px
         occluders = (Occluder(x=float(cx - w / 2), y=float(cy - h / 2), width=w, height=h),)
+    scene = _sample_scene_effects(cfg, rng, camera, px_scale, face_center, face_px)
     return Effects(
         downsample=factor if draws[5] < e.compression.downsample_probability else 1.0,
         gaussian_sigma=g_sigma if draws[0] < e.blur.gaussian_probability else 0.0,
@@ -333,6 +355,7 @@ def sample_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Camera, p
         noise_sigma=noise_sigma if draws[3] < e.noise.probability else 0.0,
         noise_seed=noise_seed,
         jpeg_quality=quality if draws[4] < e.compression.jpeg_probability else 0,
+        **scene,
     )
 
 
@@ -349,14 +372,99 @@ def sample_body_rotation(rotation: np.ndarray, rng: np.random.Generator) -> np.n
     return rotation @ rotation_from_euler(*neck).T
 
 
+def _sample_scene_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Camera, px_scale: float,
+                          face_center: np.ndarray, face_px: float) -> dict:
+    """The lens, camera-pipeline, colour-noise and distractor fields of :class:`Effects`.
+
+    Drawn after every other effect's numbers (so configs without these effects draw what
+    they drew before), each whether or not it fires; the distractors last, since their
+    count of numbers grows with ``effects.distractors.max_count``.
+    """
+    e = cfg.effects
+    fire = rng.uniform(size=5)
+    temperature, tint = _uniform(rng, e.white_balance.temperature), _uniform(rng, e.white_balance.tint)
+    ev, gamma = _uniform(rng, e.exposure.ev), _uniform(rng, e.exposure.gamma)
+    vignetting = _uniform(rng, e.vignetting.strength)
+    chroma = _uniform(rng, e.noise.chroma_sigma)
+    chroma_scale = _uniform(rng, e.noise.chroma_scale) * px_scale
+    chroma_seed = int(rng.integers(0, 2**31 - 1))
+    out = {}
+    if fire[0] < e.white_balance.probability:
+        out.update(wb_temperature=temperature, wb_tint=tint)
+    if fire[1] < e.exposure.probability:
+        out.update(exposure_ev=ev, tone_gamma=gamma)
+    if fire[2] < e.vignetting.probability:
+        half_diagonal = 0.5 * float(np.hypot(cfg.sensor.width, cfg.sensor.height)) * px_scale
+        out.update(vignetting=vignetting, vignetting_center=(float(camera.cx), float(camera.cy)),
+                   vignetting_radius=half_diagonal)
+    if fire[3] < e.noise.chroma_probability:
+        out.update(chroma_sigma=chroma, chroma_scale=max(1.0, chroma_scale), chroma_seed=chroma_seed)
+    distractors = sample_distractors(cfg, rng, px_scale, face_center, face_px, fire[4] < e.distractors.probability)
+    if distractors:
+        out["distractors"] = distractors
+    return out
+
+
+#: size of each distractor shape in face heights per unit of ``effects.distractors.size``, and
+#: its thickness range as a fraction of that size
+_DISTRACTOR_FORM = {"bar": (2.5, (0.03, 0.1)), "hand": (1.1, (0.42, 0.52)), "ellipse": (0.8, (0.4, 1.0)),
+                    "rect": (0.8, (0.3, 1.0)), "polygon": (0.8, (0.5, 1.0)), "blob": (0.8, (0.5, 1.0))}
+#: skin colours (sRGB, light to dark) a hand's colour is drawn between
+_SKIN = np.array([[0.94, 0.78, 0.67], [0.80, 0.60, 0.47], [0.58, 0.40, 0.28], [0.33, 0.21, 0.14]])
+
+
+def sample_distractors(cfg: SynthConfig, rng: np.random.Generator, px_scale: float,
+                       face_center: np.ndarray, face_px: float, fires: bool = True) -> tuple[Distractor, ...]:
+    """1..max_count objects over the face (``effects.distractors``), drawing 1 + 18 * max_count numbers
+    whether or not it ``fires`` (none are built when it does not)."""
+    d = cfg.effects.distractors
+    count = 1 + int(rng.integers(d.max_count))
+    u = rng.random((d.max_count, 18))
+    if not fires:
+        return ()
+    names = [n for n in DISTRACTOR_SHAPES if d.shapes.get(n, 0.0) > 0]
+    cdf = _kind_cdf(tuple(float(d.shapes[n]) for n in names))
+    out = []
+    for k in range(count):
+        v = u[k]
+        shape = names[int(cdf.searchsorted(v[0], side="right"))]
+        scale, (t_lo, t_hi) = _DISTRACTOR_FORM[shape]
+        length = (d.size[0] + v[1] * (d.size[1] - d.size[0])) * scale * face_px
+        thickness = length * (t_lo + v[2] * (t_hi - t_lo))
+        cx, cy = np.asarray(face_center, np.float64) + (v[4:6] - 0.5) * 1.2 * face_px
+        soft = (d.softness[0] + v[9] * (d.softness[1] - d.softness[0])) * px_scale if v[8] < d.soft_probability else 0.0
+        if shape == "hand":
+            t = v[11] * (len(_SKIN) - 1)
+            i = min(int(t), len(_SKIN) - 2)
+            skin = _SKIN[i] + (t - i) * (_SKIN[i + 1] - _SKIN[i])
+            c1 = c2 = np.clip(skin * (0.9 + 0.2 * v[12:15]), 0.0, 1.0)
+            texture, shading = "flat", 0.2 + 0.4 * v[7]
+        else:
+            c1 = _hsv(v[11], v[12], v[13])
+            c2 = _hsv(v[14], v[15], v[16]) if v[17] < 0.5 else c1 * (0.4 + 0.5 * v[16])
+            texture = DISTRACTOR_TEXTURES[0 if v[6] < 0.4 else 1 + min(int((v[6] - 0.4) / 0.2), 2)]  # flat 40 %
+            shading = 0.8 * v[7] if shape in ("bar", "blob", "ellipse") else 0.3 * v[7]
+        out.append(Distractor(shape=shape, x=float(cx), y=float(cy), width=float(length), height=float(thickness),
+                              angle=float(360.0 * v[3]), color=tuple(float(c) for c in c1),
+                              color2=tuple(float(c) for c in c2), texture=texture, shading=float(shading),
+                              softness=float(soft), seed=int(v[10] * (2**31 - 1))))
+    return tuple(out)
+
+
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    """(3,) RGB in [0, 1] of hue h (fraction of the circle), mostly unsaturated (0.85 s^2), value 0.1..0.95."""
+    return np.array(colorsys.hsv_to_rgb(h, 0.85 * s * s, 0.1 + 0.85 * v))
+
+
 # --- the whole scene ------------------------------------------------------------------------
 
 def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     """Sample ``index`` of a run with global ``seed``: a pure function of its arguments.
 
     The draw order is fixed (identity, rotation, translation, framing, light,
-    background, effects); each part takes its numbers from the one per-sample
-    generator.
+    background, effects, background defocus); each part takes its numbers from the
+    one per-sample generator. Numbers added to the scene later are drawn after the
+    ones before them, so a config that does not use them draws what it drew before.
     """
     rng = sample_rng(seed, index)
     identity = int(rng.integers(cfg.heads.pool_size))
@@ -373,8 +481,10 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     center = cam.project(translation[None])[0]
     face_px = cam.fy * NOMINAL_FACE_HEIGHT_MM / translation[2]
     effects = sample_effects(cfg, rng, cam, framing.px_scale, center, face_px)
-    body = sample_body_rotation(rotation, rng)  # drawn last, always: earlier draws never move
-    light = with_fill_and_environment(cfg, light, rng)
+    background = replace(background, blur=sample_background_blur(cfg, rng))
+    people = sample_rng(seed, index, PEOPLE_STREAM)   # a stream of their own: no other draw moves them
+    body = sample_body_rotation(rotation, people)
+    light = with_fill_and_environment(cfg, light, people)
     return SceneSpec(
         index=int(index), seed=int(seed), camera=cam,
         head=HeadInstance(identity=identity, rotation=rotation, translation=translation,

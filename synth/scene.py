@@ -106,18 +106,23 @@ class Light:
 
 @dataclass(frozen=True)
 class Background:
-    """What fills pixels the head does not cover.
+    """What fills pixels the head does not cover (``synth.render.background.make_background``).
 
     kind: ``"solid"`` (``color``), ``"noise"`` (smooth value noise drawn from
-        ``seed``, tinted by ``color``) or ``"image"`` (``image_path``, resized
-        to the frame).
+        ``seed``, tinted by ``color``), ``"image"`` (``image_path``, resized
+        to the frame), ``"leaves"`` (dead leaves: occluding textured shapes of
+        power-law sizes, drawn from ``seed``, hues around ``color``) or
+        ``"clutter"`` (textured planes in perspective and objects, from ``seed``).
     color: (3,) RGB in [0, 1].
+    blur: defocus of the background (the head stays sharp): Gaussian sigma as a
+        fraction of the frame width (0.01 = 2.56 px at 256 px), 0 = sharp.
     """
 
     kind: str
     color: np.ndarray
     seed: int = 0
     image_path: str | None = None
+    blur: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -134,10 +139,48 @@ class Occluder:
     color: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
+#: Distractor outlines: bar (pole, pen, strap), hand (palm and fingers), and the shapes of
+#: synth.render.shapes (ellipse, rect, polygon, blob)
+DISTRACTOR_SHAPES = ("bar", "hand", "ellipse", "rect", "polygon", "blob")
+#: Distractor textures: flat, or two-tone with a pattern of synth.render.patterns
+DISTRACTOR_TEXTURES = ("flat", "stripes", "checks", "blotches")
+
+
+@dataclass(frozen=True)
+class Distractor:
+    """An object between the camera and the head, composited over the image (``synth.distractors``).
+
+    shape: one of :data:`DISTRACTOR_SHAPES`.
+    x, y: centre in output px; width, height: extent along its own axes in px (a bar's
+        length and thickness; a hand's palm-to-fingertip length and width);
+        angle: degrees counter-clockwise in the image.
+    color, color2: (3,) RGB in [0, 1]: its colour and its pattern's second colour.
+    texture: one of :data:`DISTRACTOR_TEXTURES`.
+    shading: 0..1, light falling off across its short axis (a rounded object), 0 = flat.
+    softness: Gaussian sigma of its edge in px (a near object out of focus), 0 = hard.
+    seed: the irregularity of its outline and the offset of its pattern.
+    """
+
+    shape: str
+    x: float
+    y: float
+    width: float
+    height: float
+    angle: float = 0.0
+    color: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    color2: tuple[float, float, float] = (0.3, 0.3, 0.3)
+    texture: str = "flat"
+    shading: float = 0.0
+    softness: float = 0.0
+    seed: int = 0
+
+
 @dataclass(frozen=True)
 class Effects:
     """Post-render image effects, applied in this order by ``synth.effects``.
 
+    distractors: objects in front of the head (:class:`Distractor`), composited first:
+        they are part of the scene, so the optics and the sensor see them too.
     downsample: factor >= 1 (1 = off); the image is shrunk by it and scaled
         back, emulating a low-resolution sensor.
     gaussian_sigma: Gaussian blur sigma in output pixels (0 = off).
@@ -145,8 +188,22 @@ class Effects:
     motion_angle: motion direction in degrees, counter-clockwise from image x.
     occluders: boxes painted after blur (occluders are in front of the lens
         path in the paper: black boxes).
+    vignetting: light lost at ``vignetting_radius`` from ``vignetting_center``, 0..1
+        (0 = off): a cos^4-like radial falloff of the lens, in linear light.
+    vignetting_center: (x, y) output px of the falloff's centre (the optical axis: the
+        principal point, outside a crop's centre in general).
+    vignetting_radius: output px at which the loss is ``vignetting`` (the sensor's half-diagonal).
+    exposure_ev: exposure error in stops: linear light times 2**exposure_ev (0 = off);
+        highlights clip.
+    wb_temperature: white-balance error, natural log of the red/blue gain ratio
+        (+ = warmer), 0 = off. wb_tint: log green gain against red and blue (+ = greener).
+        Gains: ``synth.sensor.white_balance_gains``, luminance-neutral, in linear light.
+    tone_gamma: tone curve on the encoded image, out = in ** tone_gamma (1 = off).
     noise_sigma: Gaussian sensor noise sigma on the 0..255 scale (0 = off).
     noise_seed: seed of the noise field.
+    chroma_sigma: colour noise: std per channel on the 0..255 scale of a zero-luminance
+        noise (0 = off), in blotches ``chroma_scale`` output px across (demosaiced and
+        denoised camera colour noise). chroma_seed: its seed.
     jpeg_quality: 1..100, 0 = off.
     """
 
@@ -158,6 +215,17 @@ class Effects:
     noise_sigma: float = 0.0
     noise_seed: int = 0
     jpeg_quality: int = 0
+    distractors: tuple[Distractor, ...] = ()
+    vignetting: float = 0.0
+    vignetting_center: tuple[float, float] = (0.0, 0.0)
+    vignetting_radius: float = 1.0
+    exposure_ev: float = 0.0
+    wb_temperature: float = 0.0
+    wb_tint: float = 0.0
+    tone_gamma: float = 1.0
+    chroma_sigma: float = 0.0
+    chroma_scale: float = 1.0
+    chroma_seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,36 @@ def test_bad_files(tmp_path):
         load_config(wrong)
     with pytest.raises(ConfigError, match="unknown preset"):
         load_config(PIPELINE, preset="nope")
+
+
+@pytest.mark.parametrize("override, key", [
+    ("background.leaves=-1", "background: solid/noise/image/leaves/clutter weights"),
+    ("background.blur=[0.0, 0.5]", "background.blur"),
+    ("background.blur_probability=2", "background.blur_probability"),
+    ("effects.distractors.probability=-0.1", "effects.distractors.probability"),
+    ("effects.distractors.max_count=0", "effects.distractors.max_count"),
+    ("effects.distractors.shapes={cloud: 1}", "effects.distractors.shapes.cloud"),
+    ("effects.distractors.shapes={bar: 0, hand: 0, ellipse: 0, rect: 0, polygon: 0, blob: 0}",
+     "effects.distractors.shapes"),
+    ("effects.distractors.size=[0, 1]", "effects.distractors.size"),
+    ("effects.white_balance.temperature=[-3, 0]", "effects.white_balance.temperature"),
+    ("effects.exposure.ev=[0, 9]", "effects.exposure.ev"),
+    ("effects.exposure.gamma=[0.1, 1]", "effects.exposure.gamma"),
+    ("effects.vignetting.strength=[0.1, 1.0]", "effects.vignetting.strength"),
+    ("effects.noise.chroma_scale=[0.5, 2]", "effects.noise.chroma_scale"),
+    ("effects.noise.chroma_probability=1.5", "effects.noise.chroma_probability"),
+])
+def test_bad_photo_settings_name_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(PIPELINE, overrides=[override])
+    assert key in str(err.value) and ("fix:" in str(err.value) or "outside [0, 1]" in str(err.value))
+
+
+def test_faces_preset_turns_the_photo_realism_on_and_the_base_keeps_it_off():
+    base, faces = load_config(PIPELINE), load_config(PIPELINE, preset="faces")
+    assert (base.background.leaves, base.background.clutter, base.background.blur_probability) == (0, 0, 0)
+    assert base.effects.distractors.probability == 0 and base.effects.white_balance.probability == 0
+    assert faces.background.leaves > 0 and faces.background.clutter > 0 and faces.background.blur_probability > 0
+    for section in ("distractors", "white_balance", "exposure", "vignetting"):
+        assert getattr(faces.effects, section).probability > 0, section
+    assert faces.effects.noise.chroma_probability > 0 and faces.effects.compression.jpeg_probability > 0

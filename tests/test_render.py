@@ -241,6 +241,25 @@ def test_backgrounds(renderer, tmp_path):
     assert not np.array_equal(a["rgb"], b["rgb"])  # seed matters
 
 
+@pytest.mark.parametrize("kind,blur", [("leaves", 0.0), ("clutter", 0.0), ("leaves", 0.015), ("clutter", 0.01)])
+def test_photo_backgrounds_are_pasted_as_make_background_draws_them(renderer, kind, blur):
+    """The dead-leaves and clutter kinds (sharp or defocused) reach the rasterizer through
+    make_background: the same bytes wherever the head is not, at full and at reduced render scale."""
+    from synth.render.background import make_background
+
+    cam = Camera(96, 80, 120.0, 120.0, 48.0, 40.0)
+    bg = Background(kind, np.array([0.4, 0.5, 0.6]), seed=9, blur=blur)
+    out = renderer.render(make_spec(cam, [0, 0, 600.0], background=bg), sphere_head(60.0))
+    ref = np.asarray(make_background(bg, 96, 80))
+    np.testing.assert_array_equal(out["rgb"][~out["mask"]], ref[~out["mask"]])
+    half = renderer.render(make_spec(cam, [0, 0, 600.0], background=bg, render_scale=0.5), sphere_head(60.0))
+    away = interior(~half["mask"], 2)
+    import cv2
+
+    small = cv2.resize(np.asarray(make_background(bg, 48, 40)), (96, 80), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(half["rgb"][away], small[away])
+
+
 _HASH_SCRIPT = """
 import hashlib, sys, numpy as np
 sys.path.insert(0, {root!r})

@@ -483,6 +483,26 @@ def test_parity_with_rasterizer_makehuman(gl):
         r.close()
 
 
+@needs_bpy
+@pytest.mark.parametrize("kind", ["leaves", "clutter"])
+def test_photo_backgrounds_are_the_rasterizers_bytes(blender, gl, kind):
+    """Dead leaves and clutter (defocused) come through make_background in Cycles too: the same
+    bytes as the rasterizer's away from the head, and the head itself still agrees."""
+    from synth.render.background import make_background
+
+    cam = Camera(96, 96, 130.0, 130.0, 48.0, 48.0)
+    bg = Background(kind, np.array([0.4, 0.5, 0.6]), seed=5, blur=0.01)
+    spec = make_spec(cam, [0, 0, 500.0], background=bg)
+    head = sphere_head(60.0)
+    bl, g = blender.render(spec, head), gl.render(spec, head)
+    ref = np.asarray(make_background(bg, 96, 96))
+    away = interior(~bl["mask"], 2) & interior(~g["mask"], 2)
+    assert away.sum() > 0.5 * away.size
+    np.testing.assert_array_equal(bl["rgb"][away], ref[away])
+    np.testing.assert_array_equal(g["rgb"][away], ref[away])
+    _assert_parity(g, bl)
+
+
 # ---------------------------------------------------------------------------- pipeline and memory
 
 @needs_bpy
@@ -507,6 +527,34 @@ def test_mix_run_records_the_backend_per_sample(tmp_path):
         names.append(params["renderer"])
         assert (params["renderer"] == "blender-cycles") == uses_blender(11, int(s["index"]), 0.5)
     assert len(set(names)) == 2, names
+
+
+@needs_bpy
+def test_faces_run_with_photo_scenes_in_both_backends(tmp_path):
+    """`synth render --preset faces --renderer mix` with the new background kinds and every photo
+    effect on: both backends render, and each sample records its kind, distractors and camera effects."""
+    pytest.importorskip("moderngl")
+    from synth.cli import main
+    from synth.shards import open_dataset
+
+    out = tmp_path / "run"
+    rc = main(["render", "--n", "6", "--out", str(out), "--workers", "0", "--shard-size", "6", "--no-progress",
+               "--maker", "synth.runner:sphere_sample_maker", "--renderer", "mix", "--seed", "3", "--preset", "faces",
+               "--set", "renderer.blender_ratio=0.5", "--set", "renderer.cycles_samples=2",
+               "--set", "renderer.cycles_denoise=false", "--set", "output.width=48", "--set", "output.height=48",
+               "--set", "heads.pool_size=2", "--set", "background.solid=0", "--set", "background.noise=0",
+               "--set", "effects.distractors.probability=1", "--set", "effects.white_balance.probability=1"])
+    assert rc == 0
+    ds = open_dataset(str(out))
+    seen = set()
+    for i in range(6):
+        s = ds[i]
+        params = s["params"] if isinstance(s["params"], dict) else json.loads(s["params"])
+        seen.add((params["renderer"], params["background"]["kind"]))
+        assert params["effects"]["distractors"] and params["effects"]["wb_temperature"] != 0
+        assert s["rgb"].shape == (48, 48, 3) and s["rgb"].std() > 5
+    assert len({r for r, _ in seen}) == 2
+    assert {k for _, k in seen} <= {"leaves", "clutter"} and len({k for _, k in seen}) == 2
 
 
 @needs_bpy

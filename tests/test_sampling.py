@@ -162,3 +162,70 @@ def test_photo_camera_puts_the_face_box_where_the_config_says():
     assert np.all((b[:, 1] >= c.face_center_y[0] - 1e-6) & (b[:, 1] <= c.face_center_y[1] + 1e-6))
     frontal = b[b[:, 3] < 8, 2]
     assert len(frontal) > 5 and c.face_height[0] - 0.03 < frontal.min() and frontal.max() < c.face_height[1] + 0.03
+
+
+PHOTO = ["background.leaves=0.4", "background.clutter=0.3", "background.blur_probability=0.5",
+         "effects.distractors.probability=0.6", "effects.distractors.max_count=3",
+         "effects.white_balance.probability=0.7", "effects.exposure.probability=0.7",
+         "effects.vignetting.probability=0.5", "effects.noise.chroma_probability=0.4"]
+#: the scene's fields before the photo backgrounds and effects
+OLD_EFFECTS = ("downsample", "gaussian_sigma", "motion_length", "motion_angle", "occluders", "noise_sigma",
+               "noise_seed", "jpeg_quality")
+
+
+def test_photo_draws_are_deterministic_and_come_after_the_old_ones():
+    """The new draws are pure functions of (seed, index) and come after every older draw: with
+    them on, everything drawn before is what a config without them draws (so such configs keep
+    their bytes), and they are drawn whether or not they fire."""
+    cfg = load_config(PIPELINE, overrides=PHOTO)
+    off = load_config(PIPELINE)
+    specs = [sample_scene(cfg, 4, i) for i in range(300)]
+    assert all(specs_equal(a, sample_scene(cfg, 4, i)) for i, a in enumerate(specs[:20]))
+    assert not specs_equal(specs[0].effects, specs[1].effects)
+    for i, s in enumerate(specs[:100]):
+        o = sample_scene(off, 4, i)
+        assert specs_equal((s.head, s.light, s.camera), (o.head, o.light, o.camera))
+        assert s.background.seed == o.background.seed and np.array_equal(s.background.color, o.background.color)
+        assert all(specs_equal(getattr(s.effects, k), getattr(o.effects, k)) for k in OLD_EFFECTS)
+        assert o.background.blur == 0.0 and o.effects.distractors == () and o.effects.vignetting == 0.0
+    kinds = [s.background.kind for s in specs]
+    assert 0.17 < kinds.count("leaves") / 300 < 0.3 and 0.12 < kinds.count("clutter") / 300 < 0.24  # 0.4, 0.3 of 1.7
+    assert 0.35 < np.mean([s.background.blur > 0 for s in specs]) < 0.65
+    assert 0.5 < np.mean([bool(s.effects.distractors) for s in specs]) < 0.7
+    assert 0.6 < np.mean([s.effects.wb_temperature != 0 for s in specs]) < 0.8
+    assert 0.4 < np.mean([s.effects.vignetting > 0 for s in specs]) < 0.6
+    assert 0.3 < np.mean([s.effects.chroma_sigma > 0 for s in specs]) < 0.5
+
+
+def test_switching_one_photo_effect_off_keeps_the_others():
+    cfg = load_config(PIPELINE, overrides=PHOTO)
+    fewer = load_config(PIPELINE, overrides=PHOTO + ["effects.white_balance.probability=0",
+                                                     "effects.vignetting.probability=0"])
+    for i in range(60):
+        a, b = sample_scene(cfg, 2, i), sample_scene(fewer, 2, i)
+        assert b.effects.wb_temperature == 0.0 and b.effects.vignetting == 0.0
+        assert specs_equal(a.effects.distractors, b.effects.distractors)
+        assert (a.effects.exposure_ev, a.effects.chroma_seed, a.background.blur) == \
+            (b.effects.exposure_ev, b.effects.chroma_seed, b.background.blur)
+
+
+def test_distractors_cover_the_face_and_vignetting_sits_on_the_optical_axis():
+    from synth.sampling import NOMINAL_FACE_HEIGHT_MM
+
+    cfg = load_config(PIPELINE, overrides=PHOTO + ["effects.distractors.probability=1",
+                                                   "effects.vignetting.probability=1"])
+    shapes = set()
+    for i in range(200):
+        s = sample_scene(cfg, 0, i)
+        cam = s.camera
+        center = cam.project(s.head.translation[None])[0]
+        face_px = cam.fy * NOMINAL_FACE_HEIGHT_MM / s.head.translation[2]
+        assert 1 <= len(s.effects.distractors) <= 3
+        for d in s.effects.distractors:
+            shapes.add(d.shape)
+            assert np.all(np.abs(np.array([d.x, d.y]) - center) <= 0.6 * face_px + 1e-6)
+            assert 0 < d.height <= d.width
+        assert s.effects.vignetting_center == (cam.cx, cam.cy)
+        px_scale = cam.fx / cfg.sensor.fx
+        assert abs(s.effects.vignetting_radius - 400.0 * px_scale) < 1e-6  # half the 640x480 diagonal
+    assert shapes == {"bar", "hand", "ellipse", "rect", "polygon", "blob"}

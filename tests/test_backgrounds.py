@@ -1,0 +1,137 @@
+"""Background kinds with the statistics of photos (dead leaves, clutter) and background defocus."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from synth.render import patterns, shapes
+from synth.render.background import defocus, make_background
+from synth.scene import Background
+
+COLOR = np.array([0.55, 0.4, 0.3])
+
+
+def bg(kind: str, seed: int, blur: float = 0.0) -> Background:
+    return Background(kind, COLOR, seed=seed, blur=blur)
+
+
+def spectrum_slope(img: np.ndarray) -> float:
+    """Slope of log radially averaged amplitude spectrum vs log frequency, 4..N/4 cycles per frame
+    (grey, mean removed, Hann window): ~-1 for photographs, steeper for smooth images."""
+    g = img.astype(np.float64).mean(2)
+    g -= g.mean()
+    n = g.shape[0]
+    win = np.hanning(n)
+    amp = np.abs(np.fft.fftshift(np.fft.fft2(g * win[:, None] * win[None])))
+    y, x = np.indices(amp.shape) - n // 2
+    r = np.hypot(x, y).astype(int)
+    profile = np.bincount(r.ravel(), amp.ravel()) / np.bincount(r.ravel())
+    f = np.arange(4, n // 4)
+    return float(np.polyfit(np.log(f), np.log(profile[f]), 1)[0])
+
+
+def gradient_energy(img: np.ndarray) -> float:
+    g = img.astype(np.float32).mean(2)
+    return float(np.abs(np.diff(g, axis=1)).mean() + np.abs(np.diff(g, axis=0)).mean())
+
+
+@pytest.mark.parametrize("kind", ["leaves", "clutter"])
+@pytest.mark.parametrize("size", [(256, 256), (97, 61), (9, 13), (700, 530)])
+def test_new_kinds_are_pure_functions_of_the_seed(kind, size):
+    w, h = size
+    a = np.asarray(make_background(bg(kind, 5), w, h))
+    assert a.shape == (h, w, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, make_background(bg(kind, 5), w, h))
+    assert not np.array_equal(a, make_background(bg(kind, 6), w, h))
+    assert not np.array_equal(a, make_background(Background(kind, 1.0 - COLOR, seed=5), w, h))  # colour matters
+
+
+def test_leaves_have_photo_statistics():
+    """Dead leaves: a roughly 1/f amplitude spectrum and edges everywhere, where the smooth
+    noise background falls much faster and has hardly any gradient."""
+    leaves = [np.asarray(make_background(bg("leaves", s), 256, 256)) for s in range(16)]
+    noise = [np.asarray(make_background(bg("noise", s), 256, 256)) for s in range(16)]
+    slope_leaves = np.mean([spectrum_slope(im) for im in leaves])
+    slope_noise = np.mean([spectrum_slope(im) for im in noise])
+    assert -1.7 < slope_leaves < -0.9, slope_leaves
+    assert slope_noise < -1.9 and slope_leaves > slope_noise + 0.6, (slope_noise, slope_leaves)
+    energy = np.mean([gradient_energy(im) for im in leaves])
+    assert energy > 8.0 * np.mean([gradient_energy(im) for im in noise])
+    for im in leaves:  # occluding shapes: many flat regions, many colours, no flat frame
+        assert len(np.unique(im.reshape(-1, 3) // 8, axis=0)) > 40
+
+
+def test_clutter_has_edges_and_straight_lines():
+    imgs = [np.asarray(make_background(bg("clutter", s), 256, 256)) for s in range(16)]
+    noise = np.mean([gradient_energy(np.asarray(make_background(bg("noise", s), 256, 256))) for s in range(16)])
+    assert np.mean([gradient_energy(im) for im in imgs]) > 4.0 * noise
+    assert -2.0 < np.mean([spectrum_slope(im) for im in imgs]) < -0.9
+    lines = 0
+    for im in imgs:  # frames, shelves, poles, planes: long straight edges
+        edges = cv2.Canny(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), 30, 90)
+        found = cv2.HoughLinesP(edges, 1, np.pi / 180, 60, minLineLength=60, maxLineGap=3)
+        lines += found is not None
+    assert lines >= 13
+
+
+@pytest.mark.parametrize("sigma", [1.0, 3.0, 7.5])
+def test_defocus_is_close_to_a_gaussian_blur(sigma):
+    img = np.asarray(make_background(bg("leaves", 2), 256, 256))
+    ref = cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT).astype(np.float64)
+    got = defocus(img, sigma)
+    assert got.shape == img.shape and got.dtype == np.uint8
+    assert np.abs(got - ref).mean() < 0.6
+    assert gradient_energy(got) < 0.8 * gradient_energy(img)
+
+
+def test_background_blur_defocuses_every_kind_but_solid(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.asarray(make_background(bg("clutter", 4), 120, 90))).save(path)
+    for kind in ("noise", "leaves", "clutter", "image"):
+        sharp = Background(kind, COLOR, seed=3, image_path=str(path))
+        blurred = Background(kind, COLOR, seed=3, image_path=str(path), blur=0.02)
+        a, b = np.asarray(make_background(sharp, 160, 120)), np.asarray(make_background(blurred, 160, 120))
+        if kind != "noise":  # already smooth
+            assert gradient_energy(b) < 0.85 * gradient_energy(a), kind
+        assert not np.array_equal(a, b) and np.array_equal(b, make_background(blurred, 160, 120))
+        exact = defocus(a, 3.2).astype(float)  # blur is a fraction of the width: sigma 0.02 * 160 = 3.2 px
+        if kind in ("noise", "image"):
+            np.testing.assert_array_equal(b, exact)
+        else:  # drawn on a 2x coarser grid, then blurred: the same scene, as sharp as the exact blur
+            assert np.abs(b - exact).mean() < 8.0, kind
+            assert 0.8 < gradient_energy(b) / gradient_energy(exact) < 1.3, kind
+            small = Background(kind, COLOR, seed=3, blur=0.005)  # 0.8 px: drawn sharp, then blurred
+            np.testing.assert_array_equal(make_background(small, 160, 120), defocus(a, 0.8))
+    solid = np.asarray(make_background(Background("solid", COLOR, blur=0.05), 32, 16))
+    assert np.array_equal(solid, make_background(Background("solid", COLOR), 32, 16))
+
+
+def test_patterns_are_two_tone_windows_of_any_size():
+    for i in range(patterns.N_PATTERNS):
+        w = patterns.pattern(i, 64, 48, 0.3, 0.7)
+        assert w.shape == (48, 64) and set(np.unique(w)) <= {0, patterns.PATTERN_ON}
+        field = patterns.pattern(i, patterns.BANK_SIZE, patterns.BANK_SIZE, 0.0, 0.0)
+        assert 0.15 < (field > 0).mean() < 0.85, i
+    big = patterns.pattern(3, 900, 700, 0.5, 0.5)
+    assert big.shape == (700, 900)
+    assert not np.array_equal(patterns.pattern(3, 64, 48, 0.0, 0.0), patterns.pattern(3, 64, 48, 0.9, 0.9))
+
+
+def test_outlines_have_their_extent_and_pixel_convention():
+    kinds = [shapes.KINDS.index(k) for k in ("ellipse", "rect", "bar")]
+    pts = shapes.outlines(kinds, [0, 0, 0], [20.0, 20.0, 50.0], [30.0, 30.0, 30.0], [10.0, 8.0, 40.0],
+                          [5.0, 4.0, 3.0], [0.0, 0.0, 90.0])
+    np.testing.assert_allclose(shapes.bounds(pts[0]), [10, 25, 30, 35], atol=1e-9)
+    np.testing.assert_allclose(shapes.bounds(pts[1]), [12, 26, 28, 34], atol=1e-9)
+    np.testing.assert_allclose(shapes.bounds(pts[2]), [47, -10, 53, 70], atol=0.02)  # turned upright; 32-gon caps
+    img = np.zeros((60, 60), np.uint8)
+    cv2.fillConvexPoly(img, shapes.to_fixed(pts[1][:4]), 1, cv2.LINE_8, shapes.SHIFT)
+    ys, xs = np.nonzero(img)  # pixel (x, y) covers [x, x+1): the rect [12, 28) x [26, 34) is 16 x 8 pixels,
+    assert (xs.min(), ys.min()) == (12, 26)  # which OpenCV's inclusive fill may pass by one on the far sides
+    assert xs.max() in (27, 28) and ys.max() in (33, 34)
+    p = shapes.power_law_sizes(np.random.default_rng(0), 20000, 2.0, 200.0, 2.0)
+    assert p.min() >= 2.0 and p.max() <= 200.0
+    assert abs(np.mean(p < 4.0) - (1 / 2 - 1 / 4) / (1 / 2 - 1 / 200)) < 0.02  # CDF of the r^-2 law
