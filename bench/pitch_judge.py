@@ -11,7 +11,8 @@
    each turned back into the head frame by its own label. A face's pose is the rotation (Kabsch,
    weak perspective) taking the canonical face onto its cloud. Half B prints the judge's own error
    on real faces: its mean signed error is ~0 by construction, its spread is the judge's noise.
-3. **Renders**: ``--n`` clean ``faces`` renders (people, photo camera; no blur, noise or occluders)
+3. **Renders**: ``--n`` clean ``faces`` renders (people, photo camera, photo-like backgrounds; no blur,
+   noise, occluders, distractors or camera colour effects)
    with |pitch| <= 25, |yaw| <= 20, |roll| <= 10 deg are judged the same way. Their mean signed
    error (judge - label) is where our pitch zero sits relative to AFLW2000-3D's as this judge sees
    it; also printed per pitch band (the gap may grow for faces looking up).
@@ -95,7 +96,9 @@ def render_set(work: Path, n: int) -> tuple[list[str], np.ndarray]:
         "heads.pool_size=60", "pose.mode=preset", "pose.pitch=[-25,25]", "pose.yaw=[-20,20]", "pose.roll=[-10,10]",
         "heads.outfit.hat_share=0", "heads.outfit.glasses_share=0", "effects.blur.gaussian_probability=0",
         "effects.blur.motion_probability=0", "effects.occlusion.probability=0", "effects.noise.probability=0",
-        "effects.compression.jpeg_probability=0"])
+        "effects.compression.jpeg_probability=0", "effects.distractors.probability=0",
+        "effects.white_balance.probability=0", "effects.exposure.probability=0", "effects.vignetting.probability=0",
+        "effects.noise.chroma_probability=0"])
     maker = SampleMaker(cfg)
     labels = []
     for i in range(n):
@@ -143,17 +146,20 @@ def main() -> int:
     paths, syn_eu = render_set(work, args.n)
     syn = run_judge(py, paths, work / "renders.npz")
     syn_err = judged_euler(canonical, syn) - syn_eu
-    bands = {}
+    bands, real_bands = {}, {}
     for lo, hi in ((-25, -10), (-10, 10), (10, 25)):
         sel = (syn_eu[:, 0] >= lo) & (syn_eu[:, 0] < hi)
         bands[f"pitch {lo}..{hi}"] = summary(syn_err[sel])
+        sel = (real_eu[:, 0] >= lo) & (real_eu[:, 0] < hi) & ~half_a
+        real_bands[f"pitch {lo}..{hi}"] = summary(real_err[sel])
     result = {"judge": "MediaPipe FaceMesh 0.10.21, Kabsch to a canonical face calibrated on AFLW2000-3D half A",
               "real_half_a": summary(real_err[half_a]), "real_half_b": summary(real_err[~half_a]),
-              "renders": summary(syn_err), "renders_by_pitch": bands}
+              "real_half_b_by_pitch": real_bands, "renders": summary(syn_err), "renders_by_pitch": bands}
     (work / "pitch_judge.json").write_text(json.dumps(result, indent=2))
     print(f"{'':32s} {'n':>5s}   mean error (judge - label): pitch   yaw  roll   |  sd")
     for name, r in (("real faces, half A (calibration)", result["real_half_a"]),
-                    ("real faces, half B", result["real_half_b"]), ("renders", result["renders"]),
+                    ("real faces, half B", result["real_half_b"]),
+                    *((f"real B, {k}", v) for k, v in real_bands.items()), ("renders", result["renders"]),
                     *((f"renders, {k}", v) for k, v in bands.items())):
         print(f"{name:32s} {r['n']:5d}   {r['mean'][0]:+6.2f} {r['mean'][1]:+6.2f} {r['mean'][2]:+6.2f}   |  "
               f"{r['sd'][0]:.1f} {r['sd'][1]:.1f} {r['sd'][2]:.1f}")

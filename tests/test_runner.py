@@ -107,7 +107,9 @@ def test_refuses_to_resume_a_run_with_the_old_head_frame(tmp_path):
     out = tmp_path / "a"
     run(out, n=12)
     m = json.loads((out / "manifest.json").read_text())
-    assert m["head_frame_version"] == 2
+    from synth.heads.head_frame import HEAD_FRAME_VERSION
+
+    assert m["head_frame_version"] == HEAD_FRAME_VERSION
     del m["head_frame_version"]
     m["shards"] = m["shards"][:1]
     (out / "manifest.json").write_text(json.dumps(m))

@@ -32,16 +32,20 @@ def _shards_module():
         raise DatasetError(f"reading synthetic shards needs synth.shards, which failed to import: {exc}") from exc
 
 
+#: pitch (deg) by which each older head-frame version's zero lies from the current one's
+_FRAME_GAP_DEG = {1: 15, 2: 5}
+
+
 def _warn_old_head_frame(path: Path, manifest: dict | None) -> None:
-    """Warn when a run folder predates the 3DDFA-aligned head frame (its pitch labels sit
-    10 deg off those of newer renders and of 300W-LP/AFLW2000; synth/heads/head_frame.py)."""
+    """Warn when a run folder predates the current head frame (its pitch labels sit 5-15 deg off those
+    of newer renders and of 300W-LP/AFLW2000; synth/heads/head_frame.py)."""
     if not isinstance(manifest, dict) or "config" not in manifest:
         return
     version = int(manifest.get("head_frame_version", 1))
-    if version < 2:
-        warnings.warn(f"{path}: rendered with head-frame version {version}, whose pitch zero lies 10 deg from "
-                      "300W-LP/AFLW2000's and from newer renders'; fix: re-render it before mixing or "
-                      "comparing with real data", stacklevel=3)
+    if version in _FRAME_GAP_DEG:
+        warnings.warn(f"{path}: rendered with head-frame version {version}, whose pitch zero lies "
+                      f"{_FRAME_GAP_DEG[version]} deg from 300W-LP/AFLW2000's and from newer renders'; fix: "
+                      "re-render it before mixing or comparing with real data", stacklevel=3)
 
 
 class SynthShardReader:
