@@ -13,9 +13,11 @@ Fixed protocol (every default below; change one and say so when you compare):
    cosine schedule, the training side's default synthetic augmentation; the error on the real folder
    (``--aflw``, the AFLW2000-3D dev half, |angle| <= 99) is measured after every epoch;
 3. **real**: the same model trained on ``dev-train`` only (the committed split
-   ``aflw2000_dev_500_seed0``: 500 of the 1000 dev images), ``--real-epochs 60`` x 500 items;
+   ``aflw2000_dev_500_seed0``: 500 of the 1000 dev images), ``--real-epochs 60`` x 500 items,
+   batch ``--real-batch-size 16`` (a few hundred images need the small batch's many steps);
 4. **mixed**: the synth model fine-tuned on renders + ``dev-train`` mixed at ``--mix-real-weight``
-   (real share of the items), ``--mix-epochs 6`` x ``--mix-epoch-size 5000`` items, lr 3e-4 cosine.
+   (real share of the items), ``--mix-epochs 6`` x ``--mix-epoch-size 5000`` items, batch 16,
+   lr 3e-4 cosine.
 
 Parts 3 and 4 and the synth model are scored on ``dev-test`` (the split's other 500 images);
 the synth model also on the whole folder. Printed and written to ``WORK/sim2real.json``: per-angle
@@ -63,6 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-augment", action="store_true", help="no training augmentation at all")
     ap.add_argument("--split", default="aflw2000_dev_500_seed0", help="committed dev-train / dev-test split")
     ap.add_argument("--real-epochs", type=int, default=60)
+    ap.add_argument("--real-batch-size", type=int, default=16, help="batch of the real-only and mixed parts")
     ap.add_argument("--mix-real-weight", type=float, default=0.5)
     ap.add_argument("--mix-epochs", type=int, default=6)
     ap.add_argument("--mix-epoch-size", type=int, default=5000)
@@ -238,7 +241,8 @@ def main(argv=None) -> int:
     # 3. real only (dev-train)
     if "real" in parts:
         cfg = FitConfig(data=[full], val=[full], out=str(work / "real"), epochs=args.real_epochs,
-                        lr=args.lr, recipe={"schedule": "cosine"}, aflw_split=args.split, **common)
+                        lr=args.lr, recipe={"schedule": "cosine"}, aflw_split=args.split,
+                        **{**common, "batch_size": args.real_batch_size})
         commands["real"] = _fit_command(cfg)
         result = _train(cfg, timings, "train_real")
         scores = _evaluate_run(result.out, [full], args.split)
@@ -250,7 +254,8 @@ def main(argv=None) -> int:
         cfg = FitConfig(data=[f"synth:{shards}:{1 - w:g}", f"{full}:{w:g}"], val=[full], out=str(work / "mixed"),
                         epochs=args.mix_epochs, epoch_size=args.mix_epoch_size, lr=args.mix_lr,
                         recipe={"schedule": "cosine"}, aflw_split=args.split,
-                        init=str(work / "run") if "synth" in parts or (work / "run").is_dir() else None, **common)
+                        init=str(work / "run") if "synth" in parts or (work / "run").is_dir() else None,
+                        **{**common, "batch_size": args.real_batch_size})
         commands["mixed"] = _fit_command(cfg)
         result = _train(cfg, timings, "train_mixed")
         scores = _evaluate_run(result.out, [full], args.split)

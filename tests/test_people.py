@@ -159,3 +159,36 @@ def test_procedural_glasses_sit_in_front_of_the_eyes():
         assert p[:, 1].min() > lm[17:27, 1].min() - 12 and p[:, 1].max() < lm[30, 1] + 10   # brow to nose
         assert 70 < np.abs(p[:, 0]).max() < 90                       # temples reach back to the ears
         np.testing.assert_allclose(np.linalg.norm(g.normals, axis=1), 1.0, atol=1e-3)
+
+
+def test_samples_record_the_outfit_and_hair_hides_landmarks(people):
+    """A dressed sample: params.outfit names what the identity wears, its hair shows in the
+    segmentation, and landmarks the hair (or a hat or glasses) covers are stored as not visible."""
+    from synth.config import load_config
+    from synth.pipeline import SampleMaker
+
+    dressed, _ = people
+    cfg = load_config(REPO / "pipeline.yaml", preset="faces",
+                      overrides=["heads.pool_size=6", "effects.distractors.probability=0"])
+    maker = SampleMaker(cfg, head_bank=dressed)
+    try:
+        covered, shown, haired, hair_seen = 0, 0, 0, 0
+        for i in range(24):
+            s = maker.make(i)
+            outfit = s["params"]["outfit"]
+            assert outfit == dressed.get(s["identity"]).attributes["outfit"]
+            seg = s["seg"]
+            if outfit["hair"]:
+                haired += 1
+                hair_seen += int((seg == 2).sum() > 50)
+            lm = np.round(s["landmarks"] - 0.5).astype(int)
+            inside = (lm[:, 0] >= 0) & (lm[:, 0] < seg.shape[1]) & (lm[:, 1] >= 0) & (lm[:, 1] < seg.shape[0])
+            cls = np.zeros(68, np.uint8)
+            cls[inside] = seg[lm[inside, 1], lm[inside, 0]]
+            over = np.isin(cls, (2, 8))
+            covered += int(over.sum())
+            shown += int((over & s["landmarks_visible"]).sum())
+        assert haired > 10 and hair_seen >= 0.9 * haired
+        assert covered > 20 and shown / covered < 0.2, (covered, shown)
+    finally:
+        maker.close()
