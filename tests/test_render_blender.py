@@ -18,9 +18,13 @@ import sys
 import numpy as np
 import pytest
 
+from synth.heads.mesh import HEAD_CLASSES
 from synth.render.base import RENDER_OUTPUT_KEYS
 from synth.render.blender_math import (
+    ENV_MAX_RATIO,
     camera_params,
+    environment_lobe,
+    neck_blend_positions,
     over,
     pose_matrix,
     srgb_decode,
@@ -157,6 +161,71 @@ def test_srgb_and_over():
     assert 40 < out[1, 0, 0] < 200
     # blended in linear light: half coverage is brighter than the sRGB midpoint
     assert out[1, 0, 0] > (200 + 40) / 2
+
+
+def test_neck_blend_positions_put_vertices_where_the_rasterizer_does():
+    """Placed with the head's pose [R t], the moved head-frame positions are gl.py's
+    (1 - w)(R p + t) + w (B p + t_body), t_body = R c + t - B c; w = 0 rows keep their bytes."""
+    from synth.pose import rotation_from_euler
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(-150, 150, (500, 3)).astype(np.float32)
+    w = np.where(rng.random(500) < 0.4, 0.0, rng.random(500)).astype(np.float32)
+    w[:5] = 1.0
+    R, B = rotation_from_euler(-10.0, 50.0, 5.0), rotation_from_euler(3.0, 12.0, -4.0)
+    t, c = np.array([20.0, -15.0, 900.0]), np.array([0.0, 90.0, -0.6])
+    local = neck_blend_positions(p, w, R, B, c)
+    assert local.dtype == np.float32 and local.shape == p.shape
+    p64, w64 = p.astype(np.float64), w.astype(np.float64)[:, None]
+    want = (1 - w64) * (p64 @ R.T + t) + w64 * (p64 @ B.T + (R @ c + t - B @ c))
+    np.testing.assert_allclose(local.astype(np.float64) @ R.T + t, want, atol=1e-3)
+    np.testing.assert_array_equal(local[w == 0], p[w == 0])
+    # the torso-rigid rows (w = 1) turned about the pivot by R^T B: distances to the pivot kept
+    np.testing.assert_allclose(np.linalg.norm(local[:5] - c, axis=1), np.linalg.norm(p[:5] - c, axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(neck_blend_positions(p, w, R, R, c), p)   # no turn: no move
+
+
+def _sphere_mean(f, n: int = 400):
+    """(1/4pi) integral of f(w) over the unit sphere (midpoint rule in cos(theta) and phi)."""
+    ct = (np.arange(n) + 0.5) / n * 2 - 1
+    ph = (np.arange(2 * n) + 0.5) / (2 * n) * 2 * np.pi
+    ct, ph = np.meshgrid(ct, ph, indexing="ij")
+    st = np.sqrt(1 - ct ** 2)
+    w = np.stack([st * np.cos(ph), st * np.sin(ph), ct], -1)
+    return f(w).mean(axis=(0, 1))
+
+
+def test_environment_lobe_gives_the_rasterizer_ambient_and_gradient():
+    d = unit([0.3, -1.0, 0.2])
+    # linear regime (env <= 2/3 ambient): the Lambertian irradiance is gl.py's ambient + env (n . d) exactly
+    A, E = np.array([0.3, 0.25, 0.2]), np.array([0.12, 0.1, 0.0])
+    alpha, beta = environment_lobe(A, E)
+    sky = lambda w: np.maximum(0.0, alpha + beta * (w @ d)[..., None])  # noqa: E731
+    for n in (d, -d, unit([1.0, 0.2, -0.3]), unit([0.0, 0.0, -1.0])):
+        irr = 4 * _sphere_mean(lambda w: sky(w) * np.maximum(0.0, w @ n)[..., None])   # (1/pi) int L cos
+        np.testing.assert_allclose(irr, A + E * (n @ d), atol=2e-4)
+    np.testing.assert_allclose(environment_lobe(A, np.zeros(3))[0], A)     # no environment: uniform ambient
+    # clamped regime: mean and first moment still match, the sky is never negative, the ratio is capped
+    for A, E in ((0.15, 0.25), (0.2, 0.39), (0.1, 0.5), (0.3, -0.3)):
+        alpha, beta = environment_lobe([A] * 3, [E] * 3)
+        sky = lambda w: np.maximum(0.0, alpha + beta * (w @ d)[..., None])  # noqa: E731
+        m0, m1 = _sphere_mean(sky), _sphere_mean(lambda w: sky(w) * (w @ d)[..., None])
+        np.testing.assert_allclose(m0, A, rtol=2e-3)
+        np.testing.assert_allclose(m1, np.sign(E) * min(abs(E) / 2, ENV_MAX_RATIO * A), rtol=2e-3)
+
+
+def test_texture_luminance_per_decode():
+    from synth.render.texture import texture_luminance
+
+    img = np.zeros((4, 4, 4), np.uint8)
+    img[..., :3] = [128, 64, 255]
+    img[..., 3] = 255
+    img[0, :, :3], img[0, :, 3] = 255, 0                    # cut-out texels do not count
+    x = np.array([128, 64, 255]) / 255.0
+    w = np.array([0.2126, 0.7152, 0.0722])
+    assert texture_luminance(img) == pytest.approx(float((x * x) @ w))          # gl.py: squared
+    assert texture_luminance(img, srgb_decode) == pytest.approx(float(srgb_decode(x) @ w), rel=1e-6)
+    assert texture_luminance(np.zeros((2, 2, 4), np.uint8)) == 1.0
 
 
 # ---------------------------------------------------------------------------- mix choice
@@ -302,8 +371,10 @@ def gl():
 def test_output_contract(blender):
     cam = Camera(96, 80, 120.0, 120.0, 48.0, 40.0)
     out = blender.render(make_spec(cam, [0, 0, 500.0]), sphere_head(80.0))
-    assert set(out) == set(RENDER_OUTPUT_KEYS)
+    assert set(out) == set(RENDER_OUTPUT_KEYS) | {"seg"}  # Cycles draws part classes too
     assert out["rgb"].shape == (80, 96, 3) and out["rgb"].dtype == np.uint8
+    assert out["seg"].dtype == np.uint8 and set(np.unique(out["seg"])) == {0, 1}   # background, skin
+    np.testing.assert_array_equal(out["seg"] > 0, out["depth"] > 0)
     assert out["depth"].shape == (80, 96) and out["depth"].dtype == np.float32
     assert out["mask"].dtype == bool and out["mask"].any() and not out["mask"].all()
     np.testing.assert_array_equal(out["mask"], out["depth"] > 0)
@@ -370,6 +441,40 @@ def test_light_direction_intensity_and_colour(blender):
     albedo = srgb_decode(np.float32(200 / 255))
     expect = srgb_encode(albedo * (1.0 + 0.05)) * 255
     assert abs(c - expect) < 25, (c, expect)
+
+
+def _grey_sphere():
+    h = sphere_head(80.0)
+    return dataclasses.replace(h, parts=(dataclasses.replace(
+        h.parts[0], texture=checker_texture(64, 2, ((200, 200, 200), (200, 200, 200))), texture_key="flat-grey"),))
+
+
+@needs_bpy
+def test_fill_light_and_environment_match_the_rasterizer(blender, gl):
+    """The fill light (a second sun) and the environment gradient (the world) light a grey sphere
+    where and about as strongly as gl.py's Lambert fill and first-order environment term."""
+    cam = Camera(96, 96, 130.0, 130.0, 48.0, 48.0)   # the sphere covers about rows/columns 27..69
+    head = _grey_sphere()
+    bands = {"top": np.s_[30:38, 44:52], "bottom": np.s_[58:66, 44:52],
+             "left": np.s_[44:52, 30:38], "right": np.s_[44:52, 58:66]}
+
+    def render(**light):
+        kw = dict(direction=np.array([0.0, 0.0, -1.0]), intensity=0.0, color=np.ones(3), ambient=0.05)
+        kw.update(light)
+        spec = SceneSpec(0, 0, cam, HeadInstance(0, np.eye(3), np.array([0.0, 0.0, 500.0])), Light(**kw),
+                         Background("solid", np.zeros(3)))
+        return [{k: float(o["rgb"][v][..., 1].mean()) for k, v in bands.items()}
+                for o in (gl.render(spec, head), blender.render(spec, head))]
+
+    g, b = render(fill_direction=np.array([1.0, 0.0, 0.0]), fill_intensity=0.8)   # fill from image right
+    assert b["right"] > b["left"] + 40 and abs(b["top"] - b["bottom"]) < 10, b
+    # (like the key light's calibration: sRGB vs gl.py's gamma 2, subsurface and Fresnel gloss at grazing angles)
+    assert abs(b["right"] - g["right"]) < 20 and abs(b["left"] - g["left"]) < 12, (g, b)
+    # environment brighter toward image up (-y), in its linear regime (env <= 2/3 ambient): exact if unoccluded
+    g, b = render(ambient=0.3, env_direction=np.array([0.0, -1.0, 0.0]), env_strength=0.18)
+    assert b["top"] > b["bottom"] + 15 and abs(b["left"] - b["right"]) < 8, b
+    for k in bands:
+        assert abs(b[k] - g[k]) < 12, (k, g, b)
 
 
 @needs_bpy
@@ -481,6 +586,65 @@ def test_parity_with_rasterizer_makehuman(gl):
             _assert_parity(gl.render(spec, head), r.render(spec, head))
     finally:
         r.close()
+
+
+def _seg_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of the pixels where both part-class images have a class on which the classes agree."""
+    both = (a > 0) & (b > 0)
+    return float((a[both] == b[both]).mean())
+
+
+@needs_bpy
+@pytest.mark.slow
+def test_parity_with_rasterizer_people(blender, gl):
+    """Dressed people (hair, body, clothes, a hat; fill light and environment of the `faces` preset):
+    the same mask (IoU >= 0.95) and part classes (>= 0.9 where both have one) in both backends,
+    identical landmarks, and the torso turned by the neck blend the same way."""
+    pytest.importorskip("anny")
+    from synth.config import load_config
+    from synth.heads.identity import IdentitySettings
+    from synth.heads.makehuman import AnnyHeadBank
+    from synth.pose import rotation_from_euler
+    from synth.render.geometry import scaled_camera
+    from synth.sampling import sample_scene
+    from test_people import EVERYTHING
+
+    bank = AnnyHeadBank(4, 0, settings=IdentitySettings(outfit=EVERYTHING))
+    heads = {i: bank.get(i) for i in (0, 3)}   # pool seed 0: 0 = long curly hair + top, 3 = hat + teeth + top
+    names = {p.name for h in heads.values() for p in h.parts}
+    assert {"hair", "body", "top", "hat", "eyelashes"} <= names, names
+    cfg = load_config(os.path.join(ROOT, "pipeline.yaml"), preset="faces", overrides=["heads.pool_size=4"])
+    specs = []
+    for k, i in enumerate(heads):
+        s = sample_scene(cfg, 0, 4 + 3 * k)
+        specs.append(dataclasses.replace(s, camera=scaled_camera(s.camera, 128, 128),
+                                         head=dataclasses.replace(s.head, identity=i)))
+    assert any(s.light.fill_intensity > 0 and s.light.env_strength > 0 for s in specs)
+    for spec in specs:
+        head = heads[spec.head.identity]
+        g, b = gl.render(spec, head), blender.render(spec, head)
+        np.testing.assert_array_equal(b["seg"] > 0, b["depth"] > 0)
+        np.testing.assert_array_equal(b["mask"], np.isin(b["seg"], HEAD_CLASSES))
+        assert iou(g["mask"], b["mask"]) >= 0.95, iou(g["mask"], b["mask"])
+        assert _seg_agreement(g["seg"], b["seg"]) >= 0.9
+        for c in (1, 2, 7) + ((8,) if spec.head.identity == 3 else ()):     # skin, hair, clothes, the hat
+            assert iou(g["seg"] == c, b["seg"] == c) >= 0.8, (c, iou(g["seg"] == c, b["seg"] == c))
+        np.testing.assert_array_equal(g["landmarks"], b["landmarks"])
+        np.testing.assert_array_equal(g["bbox"], b["bbox"])
+    # the neck blend, framed down to the chest: a head turned 40 degrees over a frontal torso, and the
+    # same head with a rigid torso
+    R = rotation_from_euler(-5.0, 40.0, 0.0)
+    spec = dataclasses.replace(specs[1], camera=Camera(96, 128, 170.0, 170.0, 48.0, 44.0), render_scale=1.0)
+    head = heads[spec.head.identity]
+    torso = {}
+    for name, body in (("turned", np.eye(3)), ("rigid", R)):
+        s = dataclasses.replace(spec, head=dataclasses.replace(spec.head, rotation=R, body_rotation=body,
+                                                               translation=np.array([0.0, 0.0, 1000.0])))
+        torso[name] = [np.isin(o["seg"], (6, 7)) for o in (gl.render(s, head), blender.render(s, head))]
+    assert min(t.sum() for ts in torso.values() for t in ts) > 2000
+    agree = [iou(*torso[name]) for name in ("turned", "rigid")]
+    moved = [iou(torso["turned"][k], torso["rigid"][k]) for k in (0, 1)]
+    assert min(agree) >= 0.95 and max(moved) < min(agree) - 0.1, (agree, moved)   # moved, and alike
 
 
 # ---------------------------------------------------------------------------- pipeline and memory

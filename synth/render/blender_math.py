@@ -14,7 +14,11 @@ conventions into the numbers Blender wants:
   what Blender meshes store (so smooth shading has no seams);
 * :func:`srgb_encode` / :func:`srgb_decode` and :func:`over` -- the piecewise
   sRGB curve of Blender's "Standard" view transform, and compositing the
-  rendered head over a background in linear light.
+  rendered head over a background in linear light;
+* :func:`neck_blend_positions` -- gl.py's torso/neck blend, as head-frame vertex
+  positions for a mesh placed with the head's pose matrix;
+* :func:`environment_lobe` -- the world colour that gives gl.py's ambient +
+  first-order environment term as irradiance.
 """
 from __future__ import annotations
 
@@ -196,3 +200,69 @@ def cycles_seed(seed: int, index: int) -> int:
     """Cycles' noise seed for sample ``index`` of a run with global ``seed`` (0 .. 2^31-1)."""
     h = hashlib.blake2b(np.asarray([seed, index], np.int64).tobytes(), digest_size=4).digest()
     return int.from_bytes(h, "little") & 0x7FFFFFFF
+
+
+def neck_blend_positions(positions: np.ndarray, blend: np.ndarray, rotation: np.ndarray,
+                         body_rotation: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """(N, 3) float32 head-frame positions (mm) of a part whose vertices follow the torso by ``blend``.
+
+    gl.py's vertex shader puts head-frame point p with torso weight w at
+    ``(1 - w) (R p + t) + w (B p + t_body)``, ``t_body = R c + t - B c`` (R = ``rotation``,
+    B = ``body_rotation``, c = ``pivot``, t the head translation). Mapped back through the
+    head's pose [R t] -- the object matrix every part is placed with -- that is
+    ``p + w (M - I)(p - c)`` with ``M = R^T B``: the translation cancels, and vertices with
+    w = 0 keep their coordinates exactly. positions (N, 3) mm, blend (N,) in [0, 1],
+    rotation / body_rotation (3, 3), pivot (3,) mm; computed in float64.
+    """
+    out = np.array(positions, np.float32)
+    w = np.asarray(blend, np.float64).reshape(-1)
+    moved = np.flatnonzero(w > 0.0)
+    if len(moved) == 0:
+        return out
+    R = np.asarray(rotation, np.float64)
+    M = R.T @ np.asarray(body_rotation, np.float64) - np.eye(3)
+    q = np.asarray(positions, np.float64)[moved] - np.asarray(pivot, np.float64).reshape(3)
+    out[moved] = (np.asarray(positions, np.float64)[moved] + w[moved, None] * (q @ M.T)).astype(np.float32)
+    return out
+
+
+#: Largest first-to-zeroth moment ratio :func:`environment_lobe` builds (a lobe over 15 % of the sphere).
+ENV_MAX_RATIO = 0.9
+
+
+def environment_lobe(ambient_rgb: np.ndarray, env_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, beta), each (3,) float64 linear RGB: the world radiance ``max(0, alpha + beta * (w . d))``
+    seen along unit direction w that lights like gl.py's ambient + environment term.
+
+    gl.py gives a surface with normal n the diffuse factor ``A + E (n . d)`` (A = ambient x colour,
+    E = env strength x env colour, d = ``Light.env_direction``). A distant environment L(w) gives a
+    Lambertian surface ``(1/pi) int L(w) max(0, n . w) dw = M0 + 2 M1 (n . d) + (orders >= 2)``,
+    with M0 = mean of L over the sphere and M1 = mean of L(w) (w . d) (L symmetric about d). So
+    M0 = A and M1 = E / 2 per channel:
+
+    * E <= 2A/3 (ratio M1/M0 <= 1/3): the linear gradient alpha = A, beta = 3E/2, never negative;
+      it has no higher orders, so an unoccluded Lambertian surface gets A + E (n . d) exactly;
+    * 2A/3 < E < 2A: a linear gradient would go negative; a clamped one with its zero at
+      cos = t0 = 3 M1/M0 - 2 (ratio (2 + t0)/3) has the same M0 and M1; its order-2 part adds a
+      small error (the cosine kernel passes order 2 at 1/4 strength, odd orders above 1 not at all);
+    * E >= 2A: no non-negative light has these moments (gl.py then clamps the dark side at 0);
+      the ratio is capped at ``ENV_MAX_RATIO``, keeping M0 = A.
+
+    A negative E flips the lobe toward -d.
+    """
+    A = np.clip(np.asarray(ambient_rgb, np.float64).reshape(3), 0.0, None)
+    E = np.asarray(env_rgb, np.float64).reshape(3)
+    alpha, beta = A.copy(), np.zeros(3)
+    for k in range(3):
+        m0, m1 = A[k], 0.5 * abs(E[k])
+        if m1 == 0.0 or m0 == 0.0:
+            continue
+        r = min(m1 / m0, ENV_MAX_RATIO)
+        if r <= 1.0 / 3.0:
+            a, b = m0, 3.0 * m1
+        else:
+            t0 = 3.0 * r - 2.0
+            b = 4.0 * m0 / (1.0 - t0) ** 2
+            a = -b * t0
+        alpha[k], beta[k] = a, b if E[k] > 0 else -b
+    return alpha, beta
