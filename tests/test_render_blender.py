@@ -676,7 +676,8 @@ def test_mix_run_records_the_backend_per_sample(tmp_path):
 @needs_bpy
 @pytest.mark.slow
 def test_memory_flat_over_500_frames():
-    """RSS after 500 frames within 10 % of RSS after 50 (heads, topologies, textures, sizes and lights vary)."""
+    """RSS after 500 frames within 10 % of RSS after 50 (heads, topologies, textures, sizes, lights, torso
+    turns and tints vary)."""
     from synth.render.blender import BlenderRenderer
 
     heads = []
@@ -684,7 +685,11 @@ def test_memory_flat_over_500_frames():
         h = sphere_head(50.0 + 5 * k, identity=k, n_lat=24 + 8 * (k % 2), n_lon=48 + 16 * (k % 2), texture_size=64)
         col = ((40 * k, 120, 200 - 30 * k), (220, 180, 150))
         part = dataclasses.replace(h.parts[0], texture=checker_texture(64, 4, col), texture_key=f"mem-{k}")
-        heads.append(dataclasses.replace(h, parts=(part,)))
+        pos, nrm, uvs, idx = uv_sphere(30.0, 12, 24)     # a tinted "top" below, following the torso
+        top = dataclasses.replace(part, name="top", positions=pos + np.float32([0, 60, 0]), normals=nrm, uvs=uvs,
+                                  indices=idx, blend=np.clip((pos[:, 1] + 30) / 60, 0, 1).astype(np.float32),
+                                  tint=(0.1 * k, 0.3, 0.5))
+        heads.append(dataclasses.replace(h, parts=(part, top) if k % 3 else (part,), neck_pivot=np.float32([0, 40, 0])))
     r = BlenderRenderer(samples=1, denoise=False, max_textures=4)
     rng = np.random.default_rng(0)
     rss = {}
@@ -698,6 +703,8 @@ def test_memory_flat_over_500_frames():
                              color=rng.uniform(0.3, 1.0, 3), index=i,
                              background=Background("noise" if i % 2 else "solid", rng.uniform(0, 1, 3), seed=i),
                              render_scale=0.5 if i % 4 == 0 else 1.0)
+            spec = dataclasses.replace(spec, head=dataclasses.replace(
+                spec.head, body_rotation=rot_y(rng.uniform(-30, 30)) if i % 5 else None))
             r.render(spec, heads[i % len(heads)])
             if i + 1 in (50, 500):
                 rss[i + 1] = rss_bytes()
