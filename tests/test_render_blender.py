@@ -23,6 +23,7 @@ from synth.render.base import RENDER_OUTPUT_KEYS
 from synth.render.blender_math import (
     ENV_MAX_RATIO,
     camera_params,
+    consistent_winding,
     environment_lobe,
     neck_blend_positions,
     over,
@@ -146,6 +147,31 @@ def test_weld_merges_seams_and_keeps_corners():
     idx2 = np.concatenate([idx, [[0, len(pos), 1]]]).astype(np.uint32)
     uvs2 = np.concatenate([uvs, uvs[:1]])
     assert weld(pos2, uvs2, idx2).n_faces == len(idx)
+
+
+def test_consistent_winding_turns_a_patch_wound_against_its_neighbours():
+    pos, _, uvs, idx = uv_sphere(50.0, 12, 24)
+    topo = weld(pos, uvs, idx)
+    tri = topo.corner_vertex.reshape(-1, 3).astype(np.int64)
+    assert not consistent_winding(tri).any()                    # a closed sphere is already consistent
+    centres = pos[topo.first][tri].mean(1)
+    patch = centres[:, 0] > 30.0                                # a cap of triangles, turned over
+    assert 0 < patch.sum() < len(tri) // 2
+    bad = tri.copy()
+    bad[patch] = bad[patch][:, [0, 2, 1]]
+    np.testing.assert_array_equal(consistent_winding(bad), patch)   # the minority turns back
+    # pieces are independent: beside it, a second sphere turned all but the patch keeps that majority
+    mostly = tri.copy()
+    mostly[~patch] = mostly[~patch][:, [0, 2, 1]]
+    flip = consistent_winding(np.concatenate([bad, mostly + tri.max() + 1]))
+    np.testing.assert_array_equal(flip, np.concatenate([patch, patch]))
+    # weld(consistent=True) applies it to the split mesh, UVs following their corners
+    idx_bad = idx.copy()
+    idx_bad[patch] = idx[patch][:, [0, 2, 1]]
+    fixed, plain = weld(pos, uvs, idx_bad, consistent=True), weld(pos, uvs, idx)
+    np.testing.assert_array_equal(fixed.corner_vertex, plain.corner_vertex)
+    np.testing.assert_array_equal(fixed.corner_uv, plain.corner_uv)
+    assert fixed.key != weld(pos, uvs, idx_bad).key
 
 
 def test_srgb_and_over():

@@ -51,7 +51,11 @@ differences are physical: shadows, subsurface light bleeding, Fresnel highlights
 Geometry: parts arrive split at UV seams; they are welded back (equal
 positions merged, UVs moved to the face corners, ``blender_math.weld``) and
 shaded smooth with Blender's own vertex normals (``MeshPart.normals`` is not
-used), so no seam shows. Every part is placed with the head's pose matrix;
+used), so no seam shows. Two-sided parts (all but ``cull_parts``) are also
+re-wound consistently across shared edges (``blender_math.consistent_winding``):
+Blender's normals sum the triangles' winding normals, and a patch wound against
+its neighbours (some clothes proxies have one) would shade dark and jagged
+where gl.py, flipping each vertex normal toward the viewer, shows nothing. Every part is placed with the head's pose matrix;
 parts with a torso ``blend`` (neck, body, clothes, long hair) get their vertices
 moved per sample to where gl.py's vertex shader puts them for
 ``HeadInstance.body_rotation`` (``blender_math.neck_blend_positions``; written
@@ -350,11 +354,13 @@ class BlenderRenderer:
             self.bpy.data.images.remove(old)
         return entry
 
-    def _topology(self, part: MeshPart):
-        key = topology_key(part.positions, part.uvs, part.indices)
+    def _topology(self, part: MeshPart, two_sided: bool):
+        """The part's WeldedTopology (LRU); two-sided parts wound consistently (``consistent_winding``),
+        culled ones keep their winding (it is what gl.py culls by)."""
+        key = topology_key(part.positions, part.uvs, part.indices) + ("c" if two_sided else "")
         topo = self._topologies.get(key)
         if topo is None:
-            topo = weld(part.positions, part.uvs, part.indices)
+            topo = weld(part.positions, part.uvs, part.indices, consistent=two_sided)
             self._topologies[key] = topo
             while len(self._topologies) > 64:
                 self._topologies.popitem(last=False)
@@ -396,7 +402,8 @@ class BlenderRenderer:
             if turned and part.blend is not None:
                 positions = neck_blend_positions(positions, part.blend, R, B, head.neck_pivot)
             digest = hash(positions.tobytes())
-            topo = self._topology(part)
+            cull = part.name in self.cull_parts
+            topo = self._topology(part, two_sided=not cull)
             if slot.topology is None or slot.topology.key != topo.key:
                 slot.set_topology(topo, positions)
                 slot.positions_digest = digest
@@ -405,7 +412,7 @@ class BlenderRenderer:
                 slot.positions_digest = digest
             img, cutout, luminance = self._image(part)
             tinted = part.tint is not None
-            mat, node = self._material(i, material_kind(part.name), cutout, part.name in self.cull_parts, tinted)
+            mat, node = self._material(i, material_kind(part.name), cutout, cull, tinted)
             if node.image != img:
                 node.image = img
             slot.set_material(mat)

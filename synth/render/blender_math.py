@@ -12,6 +12,8 @@ conventions into the numbers Blender wants:
 * :func:`weld` -- turns a :class:`~synth.heads.mesh.MeshPart` (split at UV seams,
   one UV per vertex) into a welded vertex list plus per-corner UVs, which is
   what Blender meshes store (so smooth shading has no seams);
+  :func:`consistent_winding` winds two-sided parts' triangles alike across
+  shared edges;
 * :func:`srgb_encode` / :func:`srgb_decode` and :func:`over` -- the piecewise
   sRGB curve of Blender's "Standard" view transform, and compositing the
   rendered head over a background in linear light;
@@ -145,14 +147,15 @@ def topology_key(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray) ->
     return h.hexdigest()
 
 
-def weld(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray) -> WeldedTopology:
+def weld(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray, consistent: bool = False) -> WeldedTopology:
     """Merge split vertices with equal positions (exactly; -0.0 == 0.0); UVs move to the corners.
 
     positions (N, 3), uvs (N, 2), indices (F, 3) as in ``MeshPart``. Seam
     duplicates of a head bank part are copies of one source vertex, hence
     exactly equal; welding them lets Blender's smooth shading run across UV
     seams. Triangles that collapse (two corners welded together) have zero
-    area and are dropped.
+    area and are dropped. With ``consistent``, triangles are also re-wound
+    consistently across shared edges (:func:`consistent_winding`).
     """
     pos = np.ascontiguousarray(positions, np.float32) + np.float32(0.0)  # -0.0 -> +0.0
     idx = np.asarray(indices, np.int64)
@@ -162,9 +165,56 @@ def weld(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray) -> WeldedT
     _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
     tri = inverse.reshape(-1)[idx]
     keep = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 0] != tri[:, 2])
-    corner_uv = np.asarray(uvs, np.float32)[idx[keep]].reshape(-1, 2)
-    return WeldedTopology(topology_key(positions, uvs, indices), first.astype(np.int64),
-                          tri[keep].reshape(-1).astype(np.int32), corner_uv, int(keep.sum()))
+    idx, tri = idx[keep], tri[keep]
+    if consistent:
+        flip = consistent_winding(tri)
+        idx[flip], tri[flip] = idx[flip][:, [0, 2, 1]], tri[flip][:, [0, 2, 1]]
+    corner_uv = np.asarray(uvs, np.float32)[idx].reshape(-1, 2)
+    key = topology_key(positions, uvs, indices) + ("c" if consistent else "")
+    return WeldedTopology(key, first.astype(np.int64), tri.reshape(-1).astype(np.int32), corner_uv, len(tri))
+
+
+def consistent_winding(tri: np.ndarray) -> np.ndarray:
+    """(F,) bool: the triangles to turn over so that every edge shared by exactly two triangles is
+    run in opposite directions by them (a consistently oriented surface).
+
+    tri: (F, 3) vertex indices of a welded, degenerate-free mesh. Each connected piece keeps the
+    orientation most of its triangles already have (ties: a fixed choice); edges of three or more
+    triangles do not connect, and a non-orientable piece (a Moebius strip) is left as it is.
+
+    Why: Cycles shades a triangle seen from the side its winding calls the back with the
+    flipped normal, and Blender's smooth vertex normals sum the triangles' winding normals. A
+    patch of a mesh wound against its neighbours (some MakeHuman clothes proxies have them:
+    a region of a sweater's shoulder) then gets garbage normals along its border and dark,
+    jagged shading; gl.py's two-sided parts flip each vertex normal toward the viewer and
+    hide it. Method: a graph of 2F nodes -- each triangle as it is and turned over -- where a
+    shared edge joins the states that agree; its connected components give the flips.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    tri = np.asarray(tri, np.int64)
+    F = len(tri)
+    if F == 0:
+        return np.zeros(0, bool)
+    a, b = tri.ravel(), tri[:, [1, 2, 0]].ravel()
+    face = np.repeat(np.arange(F), 3)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    key = lo * (int(tri.max()) + 1) + hi
+    order = np.argsort(key, kind="stable")
+    _, start, count = np.unique(key[order], return_index=True, return_counts=True)
+    i = start[count == 2]
+    e1, e2 = order[i], order[i + 1]
+    f, g = face[e1], face[e2]
+    same = (a[e1] < b[e1]) == (a[e2] < b[e2])        # both run the edge the same way: one must turn
+    rows = np.concatenate([f, f + F])
+    cols = np.concatenate([np.where(same, g + F, g), np.where(same, g, g + F)])
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(2 * F, 2 * F))
+    n, labels = connected_components(graph, directed=False)
+    as_is, turned = labels[:F], labels[F:]
+    votes = np.bincount(as_is, minlength=n)           # triangles that keep their winding if that state wins
+    keep = (votes[as_is] > votes[turned]) | ((votes[as_is] == votes[turned]) & (as_is <= turned))
+    return ~keep
 
 
 def srgb_decode(x: np.ndarray) -> np.ndarray:
