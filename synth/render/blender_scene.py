@@ -23,7 +23,6 @@ are handled where we use them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
