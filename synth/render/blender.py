@@ -232,8 +232,8 @@ class BlenderRenderer:
     device: "cpu", "auto", "cuda" or "optix".
     threads: CPU render threads (0 = all cores).
     filter_width_px: Cycles pixel filter width; the default 0.01 (its minimum)
-        samples pixel centres only -- exact depth/mask, aliased edges like the
-        rasteriser; 1.5 gives anti-aliased colour but depth/mask then come from
+        samples pixel centres only -- exact depth/seg/mask, aliased edges like the
+        rasteriser; 1.5 gives anti-aliased colour but depth/seg/mask then come from
         one jittered sample per pixel (up to 0.75 px off at silhouettes).
     sun_angle_deg: angular diameter of the key and fill lights (shadow softness; the real sun is 0.53).
     look: material settings (:class:`~synth.render.blender_shading.SkinLook`).
