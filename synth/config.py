@@ -119,8 +119,9 @@ class CameraConfig:
         the face the way 300W-LP / AFLW2000-3D images are (their 3DDFA crops): the nominal face
         (``synth.heads.template``) is placed by ``face_height`` / ``face_center_*`` and the focal
         length follows from the distance, so perspective varies with ``distance_mm`` while the
-        face keeps its size in the image; the head is rendered at the output resolution
-        (``sensor`` is not used) and effect sizes are in output pixels. Intrinsics go to ``K``.
+        face keeps its size in the image; the head is rendered at the output resolution; effect
+        sizes (given in sensor px) scale with the face: a size means what it means on a face 1 m
+        in front of ``sensor``. Intrinsics go to ``K``.
     distance_mm: camera-to-head-centre z range, mm.
     translation: sensor model: head-centre offset in the frame, as a fraction of the output size
         (crop mode) or of the visible field at that distance (full mode).

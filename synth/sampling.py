@@ -192,7 +192,8 @@ def frame_face(cfg: SynthConfig, rotation: np.ndarray, translation: np.ndarray,
     fx = fy = face_height * H / (the face box height the nominal face would have frontally at this
     distance, perspective included), so the scale follows the face's 3-D size; the principal point
     puts the projected box centre at
-    (W * (0.5 + face_center_x + face_shift_yaw * sin(yaw)), H * face_center_y).
+    (W * (0.5 + face_center_x + face_shift_yaw * sin(yaw)), H * face_center_y). Effect sizes (given
+    in sensor px) scale by the face's size against a face 1 m in front of the sensor (``px_scale``).
     """
     c, out = cfg.camera, cfg.output
     W, H = float(out.width), float(out.height)
@@ -207,7 +208,9 @@ def frame_face(cfg: SynthConfig, rotation: np.ndarray, translation: np.ndarray,
     u = W * (0.5 + dx + c.face_shift_yaw * np.sin(np.deg2rad(yaw)))
     cx = u - f * 0.5 * (xn.min() + xn.max())
     cy = H * v - f * 0.5 * (yn.min() + yn.max())
-    return Framing(Camera(int(out.width), int(out.height), float(f), float(f), float(cx), float(cy)), 1.0, 1.0)
+    # effect sizes are given in sensor px: scale them as a face of this size would be in the sensor at 1 m
+    px_scale = (f * NOMINAL_FACE_HEIGHT_MM / z) / (cfg.sensor.fy * NOMINAL_FACE_HEIGHT_MM / 1000.0)
+    return Framing(Camera(int(out.width), int(out.height), float(f), float(f), float(cx), float(cy)), px_scale, 1.0)
 
 
 def sample_translation(cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:

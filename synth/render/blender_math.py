@@ -12,9 +12,15 @@ conventions into the numbers Blender wants:
 * :func:`weld` -- turns a :class:`~synth.heads.mesh.MeshPart` (split at UV seams,
   one UV per vertex) into a welded vertex list plus per-corner UVs, which is
   what Blender meshes store (so smooth shading has no seams);
+  :func:`consistent_winding` winds two-sided parts' triangles alike across
+  shared edges;
 * :func:`srgb_encode` / :func:`srgb_decode` and :func:`over` -- the piecewise
   sRGB curve of Blender's "Standard" view transform, and compositing the
-  rendered head over a background in linear light.
+  rendered head over a background in linear light;
+* :func:`neck_blend_positions` -- gl.py's torso/neck blend, as head-frame vertex
+  positions for a mesh placed with the head's pose matrix;
+* :func:`environment_lobe` -- the world colour that gives gl.py's ambient +
+  first-order environment term as irradiance.
 """
 from __future__ import annotations
 
@@ -141,14 +147,15 @@ def topology_key(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray) ->
     return h.hexdigest()
 
 
-def weld(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray) -> WeldedTopology:
+def weld(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray, consistent: bool = False) -> WeldedTopology:
     """Merge split vertices with equal positions (exactly; -0.0 == 0.0); UVs move to the corners.
 
     positions (N, 3), uvs (N, 2), indices (F, 3) as in ``MeshPart``. Seam
     duplicates of a head bank part are copies of one source vertex, hence
     exactly equal; welding them lets Blender's smooth shading run across UV
     seams. Triangles that collapse (two corners welded together) have zero
-    area and are dropped.
+    area and are dropped. With ``consistent``, triangles are also re-wound
+    consistently across shared edges (:func:`consistent_winding`).
     """
     pos = np.ascontiguousarray(positions, np.float32) + np.float32(0.0)  # -0.0 -> +0.0
     idx = np.asarray(indices, np.int64)
@@ -158,9 +165,56 @@ def weld(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray) -> WeldedT
     _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
     tri = inverse.reshape(-1)[idx]
     keep = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 0] != tri[:, 2])
-    corner_uv = np.asarray(uvs, np.float32)[idx[keep]].reshape(-1, 2)
-    return WeldedTopology(topology_key(positions, uvs, indices), first.astype(np.int64),
-                          tri[keep].reshape(-1).astype(np.int32), corner_uv, int(keep.sum()))
+    idx, tri = idx[keep], tri[keep]
+    if consistent:
+        flip = consistent_winding(tri)
+        idx[flip], tri[flip] = idx[flip][:, [0, 2, 1]], tri[flip][:, [0, 2, 1]]
+    corner_uv = np.asarray(uvs, np.float32)[idx].reshape(-1, 2)
+    key = topology_key(positions, uvs, indices) + ("c" if consistent else "")
+    return WeldedTopology(key, first.astype(np.int64), tri.reshape(-1).astype(np.int32), corner_uv, len(tri))
+
+
+def consistent_winding(tri: np.ndarray) -> np.ndarray:
+    """(F,) bool: the triangles to turn over so that every edge shared by exactly two triangles is
+    run in opposite directions by them (a consistently oriented surface).
+
+    tri: (F, 3) vertex indices of a welded, degenerate-free mesh. Each connected piece keeps the
+    orientation most of its triangles already have (ties: a fixed choice); edges of three or more
+    triangles do not connect, and a non-orientable piece (a Moebius strip) is left as it is.
+
+    Why: Cycles shades a triangle seen from the side its winding calls the back with the
+    flipped normal, and Blender's smooth vertex normals sum the triangles' winding normals. A
+    patch of a mesh wound against its neighbours (some MakeHuman clothes proxies have them:
+    a region of a sweater's shoulder) then gets garbage normals along its border and dark,
+    jagged shading; gl.py's two-sided parts flip each vertex normal toward the viewer and
+    hide it. Method: a graph of 2F nodes -- each triangle as it is and turned over -- where a
+    shared edge joins the states that agree; its connected components give the flips.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    tri = np.asarray(tri, np.int64)
+    F = len(tri)
+    if F == 0:
+        return np.zeros(0, bool)
+    a, b = tri.ravel(), tri[:, [1, 2, 0]].ravel()
+    face = np.repeat(np.arange(F), 3)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    key = lo * (int(tri.max()) + 1) + hi
+    order = np.argsort(key, kind="stable")
+    _, start, count = np.unique(key[order], return_index=True, return_counts=True)
+    i = start[count == 2]
+    e1, e2 = order[i], order[i + 1]
+    f, g = face[e1], face[e2]
+    same = (a[e1] < b[e1]) == (a[e2] < b[e2])        # both run the edge the same way: one must turn
+    rows = np.concatenate([f, f + F])
+    cols = np.concatenate([np.where(same, g + F, g), np.where(same, g, g + F)])
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(2 * F, 2 * F))
+    n, labels = connected_components(graph, directed=False)
+    as_is, turned = labels[:F], labels[F:]
+    votes = np.bincount(as_is, minlength=n)           # triangles that keep their winding if that state wins
+    keep = (votes[as_is] > votes[turned]) | ((votes[as_is] == votes[turned]) & (as_is <= turned))
+    return ~keep
 
 
 def srgb_decode(x: np.ndarray) -> np.ndarray:
@@ -196,3 +250,69 @@ def cycles_seed(seed: int, index: int) -> int:
     """Cycles' noise seed for sample ``index`` of a run with global ``seed`` (0 .. 2^31-1)."""
     h = hashlib.blake2b(np.asarray([seed, index], np.int64).tobytes(), digest_size=4).digest()
     return int.from_bytes(h, "little") & 0x7FFFFFFF
+
+
+def neck_blend_positions(positions: np.ndarray, blend: np.ndarray, rotation: np.ndarray,
+                         body_rotation: np.ndarray, pivot: np.ndarray) -> np.ndarray:
+    """(N, 3) float32 head-frame positions (mm) of a part whose vertices follow the torso by ``blend``.
+
+    gl.py's vertex shader puts head-frame point p with torso weight w at
+    ``(1 - w) (R p + t) + w (B p + t_body)``, ``t_body = R c + t - B c`` (R = ``rotation``,
+    B = ``body_rotation``, c = ``pivot``, t the head translation). Mapped back through the
+    head's pose [R t] -- the object matrix every part is placed with -- that is
+    ``p + w (M - I)(p - c)`` with ``M = R^T B``: the translation cancels, and vertices with
+    w = 0 keep their coordinates exactly. positions (N, 3) mm, blend (N,) in [0, 1],
+    rotation / body_rotation (3, 3), pivot (3,) mm; computed in float64.
+    """
+    out = np.array(positions, np.float32)
+    w = np.asarray(blend, np.float64).reshape(-1)
+    moved = np.flatnonzero(w > 0.0)
+    if len(moved) == 0:
+        return out
+    R = np.asarray(rotation, np.float64)
+    M = R.T @ np.asarray(body_rotation, np.float64) - np.eye(3)
+    q = np.asarray(positions, np.float64)[moved] - np.asarray(pivot, np.float64).reshape(3)
+    out[moved] = (np.asarray(positions, np.float64)[moved] + w[moved, None] * (q @ M.T)).astype(np.float32)
+    return out
+
+
+#: Largest first-to-zeroth moment ratio :func:`environment_lobe` builds (a lobe over 15 % of the sphere).
+ENV_MAX_RATIO = 0.9
+
+
+def environment_lobe(ambient_rgb: np.ndarray, env_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, beta), each (3,) float64 linear RGB: the world radiance ``max(0, alpha + beta * (w . d))``
+    seen along unit direction w that lights like gl.py's ambient + environment term.
+
+    gl.py gives a surface with normal n the diffuse factor ``A + E (n . d)`` (A = ambient x colour,
+    E = env strength x env colour, d = ``Light.env_direction``). A distant environment L(w) gives a
+    Lambertian surface ``(1/pi) int L(w) max(0, n . w) dw = M0 + 2 M1 (n . d) + (orders >= 2)``,
+    with M0 = mean of L over the sphere and M1 = mean of L(w) (w . d) (L symmetric about d). So
+    M0 = A and M1 = E / 2 per channel:
+
+    * E <= 2A/3 (ratio M1/M0 <= 1/3): the linear gradient alpha = A, beta = 3E/2, never negative;
+      it has no higher orders, so an unoccluded Lambertian surface gets A + E (n . d) exactly;
+    * 2A/3 < E < 2A: a linear gradient would go negative; a clamped one with its zero at
+      cos = t0 = 3 M1/M0 - 2 (ratio (2 + t0)/3) has the same M0 and M1; its order-2 part adds a
+      small error (the cosine kernel passes order 2 at 1/4 strength, odd orders above 1 not at all);
+    * E >= 2A: no non-negative light has these moments (gl.py then clamps the dark side at 0);
+      the ratio is capped at ``ENV_MAX_RATIO``, keeping M0 = A.
+
+    A negative E flips the lobe toward -d.
+    """
+    A = np.clip(np.asarray(ambient_rgb, np.float64).reshape(3), 0.0, None)
+    E = np.asarray(env_rgb, np.float64).reshape(3)
+    alpha, beta = A.copy(), np.zeros(3)
+    for k in range(3):
+        m0, m1 = A[k], 0.5 * abs(E[k])
+        if m1 == 0.0 or m0 == 0.0:
+            continue
+        r = min(m1 / m0, ENV_MAX_RATIO)
+        if r <= 1.0 / 3.0:
+            a, b = m0, 3.0 * m1
+        else:
+            t0 = 3.0 * r - 2.0
+            b = 4.0 * m0 / (1.0 - t0) ** 2
+            a = -b * t0
+        alpha[k], beta[k] = a, b if E[k] > 0 else -b
+    return alpha, beta

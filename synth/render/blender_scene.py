@@ -9,20 +9,20 @@ Pieces (world frame = OpenCV camera frame, 1 unit = 1 mm; see ``blender_math``):
 * :func:`configure_cycles` -- engine, samples, denoiser, bounces, pixel filter,
   colour management "Standard" (plain sRGB, no AgX tone curve), transparent film;
 * :func:`select_device` -- CPU, or a GPU through OptiX / CUDA;
-* :func:`make_material` -- Principled BSDF node trees for skin (subsurface
-  scattering), eyes (glossy) and hair cards (optional alpha cutout);
 * :func:`make_compositor` -- File Output node writing the combined image (PNG,
-  straight alpha, view transform applied) and the Z pass (single-channel
-  float32 EXR), the only reliable way to get pixels out in background mode;
-* :class:`MeshSlot` -- one mesh object whose geometry is updated in place.
+  straight alpha, view transform applied), the Z pass and the object index pass
+  (single-channel float32 EXRs), the only reliable way to get pixels out in
+  background mode;
+* :class:`MeshSlot` -- one mesh object whose geometry is updated in place and
+  whose pass index is its part's segmentation class.
 
-Blender 4.5 LTS is what we test; the 5.0 renames (compositor node group, File
-Output items, media type) are handled where we use them.
+Materials and the world are in ``blender_shading``. Blender 4.5 LTS is what we
+test; the 5.0 renames (compositor node group, File Output items, media type)
+are handled where we use them.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,30 +31,6 @@ from synth.render.blender_math import WeldedTopology
 #: Bounces: enough for skin subsurface, eye reflections and soft fill light.
 BOUNCES = {"max_bounces": 6, "diffuse_bounces": 3, "glossy_bounces": 2, "transmission_bounces": 2,
            "volume_bounces": 0, "transparent_max_bounces": 8}
-
-#: Material kinds by part name; anything else (eyebrows, eyelashes, hair) is "hair".
-MATERIAL_KIND = {"skin": "skin", "eyes": "eyes"}
-
-
-@dataclass(frozen=True)
-class SkinLook:
-    """Principled BSDF settings of the materials (lengths in mm, the scene unit).
-
-    sss_radius_mm: per-channel (R, G, B) subsurface mean free path. The default
-        follows measured skin (Jensen et al. 2001, "skin1": 3.67, 1.37, 0.68 mm).
-    sss_weight: 0 (plain diffuse) .. 1 (full subsurface).
-    sss_method: "BURLEY" (diffusion profile; the default: ~5 % over no subsurface at all),
-        "RANDOM_WALK_SKIN" or "RANDOM_WALK" (volumetric; ~2x the render time measured on CPU).
-    skin_roughness, skin_specular: Principled roughness and "Specular IOR Level" of the skin.
-    eye_roughness: the wet cornea's highlight.
-    """
-
-    sss_radius_mm: tuple[float, float, float] = (3.67, 1.37, 0.68)
-    sss_weight: float = 1.0
-    sss_method: str = "BURLEY"
-    skin_roughness: float = 0.5
-    skin_specular: float = 0.35
-    eye_roughness: float = 0.05
 
 
 def configure_cycles(bpy, scene, *, samples: int, denoise: bool, filter_width_px: float,
@@ -103,7 +79,8 @@ def configure_cycles(bpy, scene, *, samples: int, denoise: bool, filter_width_px
     layer = scene.view_layers[0]
     layer.use_pass_combined = True
     layer.use_pass_z = True
-    layer.pass_alpha_threshold = 0.5      # cut-out texels (alpha < 0.5) leave no depth, as in gl.py
+    layer.use_pass_object_index = True    # the part classes (MeshSlot.set_class)
+    layer.pass_alpha_threshold = 0.5      # cut-out texels (alpha < 0.5) leave no depth or class, as in gl.py
 
 
 def select_device(bpy, scene, device: str) -> str:
@@ -143,98 +120,8 @@ def select_device(bpy, scene, device: str) -> str:
                        "renderer.cycles_device to 'cpu' or 'auto' (falls back to the CPU)")
 
 
-def _link(tree, a, b) -> None:
-    tree.links.new(a, b)
-
-
-def make_material(bpy, name: str, kind: str, cutout: bool, look: SkinLook, cull: bool = False):
-    """A Cycles material for a part kind ("skin", "eyes", "hair"); returns (material, image node).
-
-    Base colour = the part's texture (sRGB, straight alpha). With ``cutout``,
-    texels with alpha < 0.5 become fully transparent (as the rasteriser's
-    discard) through a hard threshold on the texture alpha. With ``cull``,
-    back faces are transparent to camera rays only (the rasteriser's back-face
-    culling of closed parts: looking into the cut neck shows what is behind,
-    not the inside of the head), while shadows and bounces still see them.
-    """
-    mat = bpy.data.materials.new(name)
-    if bpy.app.version < (5, 0, 0):                  # always node-based from 5.0 on
-        mat.use_nodes = True
-    tree = mat.node_tree
-    for n in list(tree.nodes):
-        tree.nodes.remove(n)
-    out = tree.nodes.new("ShaderNodeOutputMaterial")
-    tex = tree.nodes.new("ShaderNodeTexImage")
-    tex.interpolation = "Linear"
-    tex.extension = "REPEAT"
-    bsdf = tree.nodes.new("ShaderNodeBsdfPrincipled")
-    _link(tree, tex.outputs["Color"], bsdf.inputs["Base Color"])
-    inp = bsdf.inputs
-    if kind == "skin":
-        inp["Roughness"].default_value = look.skin_roughness
-        inp["Specular IOR Level"].default_value = look.skin_specular
-        inp["Subsurface Weight"].default_value = look.sss_weight
-        inp["Subsurface Radius"].default_value = look.sss_radius_mm
-        inp["Subsurface Scale"].default_value = 1.0
-        bsdf.subsurface_method = look.sss_method
-    elif kind == "eyes":
-        inp["Roughness"].default_value = look.eye_roughness
-        inp["Specular IOR Level"].default_value = 0.5
-    else:
-        inp["Roughness"].default_value = 0.7
-        inp["Specular IOR Level"].default_value = 0.2
-    inp["IOR"].default_value = 1.4 if kind == "skin" else 1.376 if kind == "eyes" else 1.5
-    shader = bsdf.outputs["BSDF"]
-    opaque = None                                     # socket: 1 = surface, 0 = see-through
-    if cutout:
-        gt = tree.nodes.new("ShaderNodeMath")
-        gt.operation = "GREATER_THAN"
-        gt.inputs[1].default_value = 0.5
-        _link(tree, tex.outputs["Alpha"], gt.inputs[0])
-        opaque = gt.outputs["Value"]
-    if cull:
-        path = tree.nodes.new("ShaderNodeLightPath")
-        geo = tree.nodes.new("ShaderNodeNewGeometry")
-        seen_back = tree.nodes.new("ShaderNodeMath")
-        seen_back.operation = "MULTIPLY"
-        _link(tree, path.outputs["Is Camera Ray"], seen_back.inputs[0])
-        _link(tree, geo.outputs["Backfacing"], seen_back.inputs[1])
-        keep = tree.nodes.new("ShaderNodeMath")
-        keep.operation = "SUBTRACT"
-        keep.use_clamp = True
-        keep.inputs[0].default_value = 1.0
-        _link(tree, seen_back.outputs["Value"], keep.inputs[1])
-        if opaque is not None:
-            both = tree.nodes.new("ShaderNodeMath")
-            both.operation = "MULTIPLY"
-            _link(tree, opaque, both.inputs[0])
-            _link(tree, keep.outputs["Value"], both.inputs[1])
-            opaque = both.outputs["Value"]
-        else:
-            opaque = keep.outputs["Value"]
-    if opaque is not None:
-        clear = tree.nodes.new("ShaderNodeBsdfTransparent")
-        mix = tree.nodes.new("ShaderNodeMixShader")
-        _link(tree, opaque, mix.inputs["Fac"])
-        _link(tree, clear.outputs["BSDF"], mix.inputs[1])
-        _link(tree, bsdf.outputs["BSDF"], mix.inputs[2])
-        shader = mix.outputs["Shader"]
-    _link(tree, shader, out.inputs["Surface"])
-    return mat, tex
-
-
-def make_world(bpy, name: str):
-    """A world whose uniform colour is the ambient fill; returns (world, background node)."""
-    world = bpy.data.worlds.new(name)
-    if bpy.app.version < (5, 0, 0):
-        world.use_nodes = True
-    tree = world.node_tree
-    bg = tree.nodes.get("Background") or tree.nodes.new("ShaderNodeBackground")
-    bg.inputs["Strength"].default_value = 1.0
-    return world, bg
-
-
 def _file_output_format(fmt, kind: str) -> None:
+    """kind "rgb": 8-bit RGBA PNG; "depth": single-channel float32 EXR, uncompressed."""
     if hasattr(fmt, "media_type"):                     # Blender 5.0
         fmt.media_type = "IMAGE"
     if kind == "rgb":
@@ -249,14 +136,30 @@ def _file_output_format(fmt, kind: str) -> None:
         fmt.exr_codec = "NONE"
 
 
-def make_compositor(bpy, scene, name: str, folder: str) -> dict[str, str]:
-    """Render Layers -> File Output writing an RGBA PNG and a depth EXR into folder.
+#: File Output items: name -> (render pass socket names, newest first; file kind)
+_ITEMS = {"rgb": (("Image",), "rgb"), "depth": (("Depth",), "depth"),
+          "seg": (("IndexOB", "Object Index"), "depth")}
 
-    Returns the paths a render writes, {"rgb": ..., "depth": ...}: Blender 4.5
+
+def _pass_socket(rl, names: tuple[str, ...]):
+    """The Render Layers output of a pass, by the first of ``names`` the node has."""
+    for name in names:
+        if name in rl.outputs:
+            return rl.outputs[name]
+    raise RuntimeError(f"the Render Layers node has no {' / '.join(names)} output "
+                       f"(it has {[o.name for o in rl.outputs]})")
+
+
+def make_compositor(bpy, scene, name: str, folder: str) -> dict[str, str]:
+    """Render Layers -> File Output writing an RGBA PNG, a depth EXR and a part-class EXR into folder.
+
+    Returns the paths a render writes, {"rgb": ..., "depth": ..., "seg": ...}: Blender 4.5
     appends the frame number (``rgb0001.png``), 5.0 does not (``rgb.png``). The
-    PNG gets the view transform (linear -> sRGB) and straight alpha; the EXR
-    holds the raw Z pass (planar camera z in scene units = mm; 1e10 where
-    nothing was hit).
+    PNG gets the view transform (linear -> sRGB) and straight alpha; the EXRs
+    hold the raw Z pass (planar camera z in scene units = mm; 1e10 where
+    nothing was hit) and the object index pass (the part class of the first
+    surface at the pixel centre, as an exact small float; 0 = nothing). Like Z,
+    Cycles writes the index pass from each pixel's first sample only.
     """
     if hasattr(scene, "compositing_node_group"):       # Blender 5.0
         tree = bpy.data.node_groups.new(name, "CompositorNodeTree")
@@ -275,28 +178,31 @@ def make_compositor(bpy, scene, name: str, folder: str) -> dict[str, str]:
         fo.file_name = ""
         _file_output_format(fo.format, "rgb")          # not multilayer: one file per item
         fo.file_output_items.clear()
-        for k in ("rgb", "depth"):
+        for k, (_, kind) in _ITEMS.items():
             # configure each item before adding the next: adding reallocates the item array,
             # and a Python reference to an earlier item would dangle (a segfault in 5.0.1)
-            item = fo.file_output_items.new("RGBA" if k == "rgb" else "FLOAT", k)
+            item = fo.file_output_items.new("RGBA" if kind == "rgb" else "FLOAT", k)
             item.override_node_format = True
-            _file_output_format(item.format, k)
+            _file_output_format(item.format, kind)
             del item
-        inputs = {k: fo.inputs[k] for k in ("rgb", "depth")}
-        paths = {"rgb": "rgb.png", "depth": "depth.exr"}
+        inputs = {k: fo.inputs[k] for k in _ITEMS}
+        paths = {k: f"{k}.png" if kind == "rgb" else f"{k}.exr" for k, (_, kind) in _ITEMS.items()}
     else:
         fo.base_path = folder
         _file_output_format(fo.format, "rgb")
         fo.file_slots[0].path = "rgb"
-        fo.file_slots.new("depth")
-        slot = fo.file_slots["depth"]
-        slot.use_node_format = False
-        _file_output_format(slot.format, "depth")
-        inputs = {"rgb": fo.inputs[0], "depth": fo.inputs["depth"]}
+        for k, (_, kind) in _ITEMS.items():
+            if k == "rgb":
+                continue
+            fo.file_slots.new(k)
+            slot = fo.file_slots[k]
+            slot.use_node_format = False
+            _file_output_format(slot.format, kind)
+        inputs = {"rgb": fo.inputs[0], **{k: fo.inputs[k] for k in _ITEMS if k != "rgb"}}
         frame = f"{scene.frame_current:04d}"
-        paths = {"rgb": f"rgb{frame}.png", "depth": f"depth{frame}.exr"}
-    tree.links.new(rl.outputs["Image"], inputs["rgb"])
-    tree.links.new(rl.outputs["Depth"], inputs["depth"])
+        paths = {k: f"{k}{frame}.png" if kind == "rgb" else f"{k}{frame}.exr" for k, (_, kind) in _ITEMS.items()}
+    for k, (names, _) in _ITEMS.items():
+        tree.links.new(_pass_socket(rl, names), inputs[k])
     return {k: os.path.join(folder, v) for k, v in paths.items()}
 
 
@@ -305,7 +211,10 @@ class MeshSlot:
 
     ``set_topology`` rebuilds the mesh datablock's geometry in place (same
     datablock, no new IDs) when a part with different connectivity arrives;
-    ``set_positions`` rewrites vertex coordinates only (``foreach_set``).
+    ``set_positions`` rewrites vertex coordinates only (``foreach_set``);
+    ``set_class`` / ``set_tint`` write the object's pass index (the part's
+    segmentation class) and colour (the tint the material reads through Object
+    Info), only when they change.
     """
 
     def __init__(self, bpy, scene, name: str):
@@ -338,6 +247,16 @@ class MeshSlot:
         co = np.ascontiguousarray(positions[self.topology.first], np.float32)
         self.mesh.vertices.foreach_set("co", co.ravel())
         self.mesh.update()
+
+    def set_class(self, part_class: int) -> None:
+        if self.obj.pass_index != int(part_class):
+            self.obj.pass_index = int(part_class)
+
+    def set_tint(self, rgb) -> None:
+        """rgb: (3,) linear, any non-negative scale (tint / mean texture luminance)."""
+        value = tuple(float(np.float32(c)) for c in rgb) + (1.0,)
+        if tuple(self.obj.color) != value:
+            self.obj.color = value
 
     def set_material(self, mat) -> None:
         if len(self.mesh.materials) == 0:

@@ -75,6 +75,7 @@ from synth.render import geometry, lod
 from synth.render.background import make_background, solid_rgb
 from synth.render.cutout import ALPHA_CUT, MIXED, TRANSPARENT, triangle_alpha_classes
 from synth.render.outputs import render_outputs, render_size
+from synth.render.texture import texture_luminance
 from synth.scene import SceneSpec
 
 try:
@@ -609,14 +610,6 @@ def _unit(v) -> np.ndarray:
     """(3,) float32 unit vector of ``v``."""
     v = np.asarray(v, np.float64)
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
-
-
-def texture_luminance(img: np.ndarray) -> float:
-    """Mean linear luminance (sRGB-ish decode: squared) of the texels with alpha >= 128 of an RGBA image."""
-    rgb = img[..., :3][img[..., 3] >= ALPHA_CUT].astype(np.float64) / 255.0
-    if len(rgb) == 0:
-        return 1.0
-    return float(max(((rgb * rgb) @ np.array([0.2126, 0.7152, 0.0722])).mean(), 1e-4))
 
 
 def body_pose_uniforms(instance, pivot) -> dict:
