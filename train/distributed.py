@@ -111,7 +111,7 @@ def fit_on_ray(cfg, log: Callable[[str], None] | None = None):
     finally:
         if started_here:   # leave no Ray instance behind: a later ray.init in this process gets its own env
             ray.shutdown()
-    state = read_checkpoint(out / "checkpoints" / "last.pt")
+    state = read_checkpoint(out / "checkpoints" / "last.pt", {"best": dict, "history": list})
     best = state["best"]
     result = FitResult(out, int(best["epoch"]), float(best["score"]), list(state["history"]))
     return result

@@ -12,6 +12,8 @@ then runs ``train_one_epoch`` / ``evaluate`` per epoch. The run folder
 * ``checkpoints/last.pt`` after every epoch (model, optimizer, scheduler,
   epoch, history, torch RNG state) and ``checkpoints/best.pt`` when the mean
   MAE on the first validation set improves (or every epoch without one);
+  tensors and plain values only, read back without unpickling any Python
+  object (``train.checkpoints``);
 * ``report.md`` with the final evaluation of ``best.pt`` and the curves.
 
 Determinism: weights are initialised after ``torch.manual_seed(seed)``; the
@@ -43,17 +45,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from train.checkpoints import (CHECKPOINT_FORMAT, RESUME_KEYS, checkpoint_path, read_checkpoint,  # noqa: F401
+                               write_checkpoint)
+from train.errors import CheckpointError, FitError
 from train.inputs import DataOptions, EvalSet, build_eval_sets, build_train_set, collate, model_input
-from train.models import PoseModel, Recipe, create_model, get_recipe
+from train.models import ModelError, PoseModel, Recipe, create_model, get_recipe
 
-CHECKPOINT_FORMAT = 1
 #: FitConfig fields that do not change the result: a resumed run may change them.
 RUNTIME_FIELDS = ("out", "loader_workers", "device", "log_every", "progress", "num_workers", "use_gpu",
                   "ray_address", "val_limit")
-
-
-class FitError(RuntimeError):
-    """A fit that cannot start or continue (message names the file or option and the fix)."""
 
 
 @dataclass
@@ -275,9 +275,8 @@ def runtime_ms_per_image(model, dataset, device: torch.device, n: int = 20, warm
 
 def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, history: list[dict], cfg: FitConfig,
                     best: dict) -> None:
-    """Atomically write a checkpoint (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
+    """Atomically write a checkpoint (contents: ``train.checkpoints``; tensors and plain values only)."""
+    write_checkpoint(path, {
         "format": CHECKPOINT_FORMAT,
         "model_name": cfg.model,
         "model_cfg": cfg.model_cfg,
@@ -290,47 +289,35 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, history
         "config": dataclasses.asdict(cfg),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint dict on CPU; FitError naming the file when it is missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise FitError(f"checkpoint {path} not found; pass a run folder written by `train fit` or a .pt file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise FitError(f"checkpoint {path} cannot be read ({exc}); it may be truncated: rerun the fit "
-                       f"(it resumes from the last complete epoch) or delete the file") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
-        raise FitError(f"{path} is not a checkpoint of this toolkit (format {CHECKPOINT_FORMAT})")
-    return state
-
-
-def checkpoint_path(run: str | Path, which: str = "best") -> Path:
-    """A run folder's ``checkpoints/<which>.pt`` (or ``run`` itself when it is a file)."""
-    run = Path(run)
-    if run.is_file():
-        return run
-    path = run / "checkpoints" / f"{which}.pt"
-    if not path.is_file() and which == "best":
-        path = run / "checkpoints" / "last.pt"
-    return path
+    })
 
 
 def load_model(run: str | Path, which: str = "best", device: str | torch.device = "cpu") -> PoseModel:
-    """The model of a run folder (``best.pt``, else ``last.pt``) or checkpoint file, in eval mode."""
+    """The model of a run folder (``best.pt``, else ``last.pt``) or checkpoint file, in eval mode.
+
+    The weights come from the checkpoint alone: a ``pretrained`` path in its model_cfg (the
+    ImageNet file of the training machine) is not followed. CheckpointError names the file
+    when its model cannot be built or its weights do not fit.
+    """
     path = checkpoint_path(run, which)
     state = read_checkpoint(path)
-    name, model_cfg = state["model_name"], state.get("model_cfg", {})
+    name, model_cfg = state["model_name"], state["model_cfg"]
     if name == "distill":   # a distillation checkpoint holds the student only (train.distill)
         name, model_cfg = model_cfg.get("student", "ehpnet_r18"), model_cfg.get("student_cfg") or {}
-    model = create_model(name, **model_cfg)
-    model.load_state_dict(state["model"])
+        if not isinstance(name, str) or not isinstance(model_cfg, dict):
+            raise CheckpointError(f"checkpoint {path}: model_cfg's student / student_cfg are not a model name and "
+                                  "a mapping; the file is damaged or not written by `train fit`")
+    if model_cfg.get("pretrained") is not None:
+        model_cfg = dict(model_cfg, pretrained=None)
+    try:
+        model = create_model(name, **model_cfg)
+    except ModelError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path}: its weights do not fit model {name!r} "
+                              f"({str(exc).strip().splitlines()[0][:200]}); the file is damaged or was edited") from None
     model.checkpoint_path = str(path)
     return model.to(device).eval()
 
@@ -386,7 +373,7 @@ def prepare_run(cfg: FitConfig, log: Callable[[str], None]) -> dict | None:
         if (out / "config.json").exists() and (out / "checkpoints").exists():
             log(f"{out}: no complete epoch yet, starting over")
         return None
-    state = read_checkpoint(last)
+    state = read_checkpoint(last, RESUME_KEYS)
     diff = _config_diff(state["config"], cfg)
     if diff:
         raise FitError(f"{out} holds a run with a different config ({', '.join(diff)} differ); "
