@@ -28,6 +28,7 @@ import os
 import pickle
 import re
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,9 @@ def read_checkpoint(path: str | Path, need: dict | None = None) -> dict:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file; each is named below
         blocked = _blocked_object(exc)
+        if blocked is not None and "Python object" not in blocked and not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{path} is not a checkpoint (torch.save writes a zip archive); fix: pass a run "
+                                  "folder written by `train fit` or its checkpoints/best.pt") from None
         if blocked is not None:
             raise CheckpointError(f"checkpoint {path} {blocked}; refused without loading it (unpickling it could "
                                   "run code); fix: use a checkpoint written by `train fit`, from a source you "

@@ -38,6 +38,7 @@ import math
 import os
 import sys
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -50,6 +51,7 @@ from train.checkpoints import (CHECKPOINT_FORMAT, RESUME_KEYS, checkpoint_path, 
 from train.errors import CheckpointError, FitError
 from train.inputs import DataOptions, EvalSet, build_eval_sets, build_train_set, collate, model_input
 from train.models import ModelError, PoseModel, Recipe, create_model, get_recipe
+from train.models.registry import value_fits
 
 #: FitConfig fields that do not change the result: a resumed run may change them.
 RUNTIME_FIELDS = ("out", "loader_workers", "device", "log_every", "progress", "num_workers", "use_gpu",
@@ -109,10 +111,30 @@ class FitConfig:
         if unknown:
             raise FitError(f"unknown recipe field(s) {', '.join(unknown)}; known: "
                            f"{', '.join(f.name for f in dataclasses.fields(Recipe))}")
+        hints = typing.get_type_hints(Recipe)
+        declared = {f.name: f.type for f in dataclasses.fields(Recipe)}
+        for k, v in changes.items():
+            if not value_fits(v, hints[k]):
+                flag = f"--{k.replace('_', '-')}" if k in ("epochs", "batch_size", "lr") else f"--recipe {k}=VALUE"
+                raise FitError(f"recipe field {k}={v!r}: expected {declared[k]}; fix: {flag} of that type")
         for k in ("milestones", "betas"):
             if k in changes:
                 changes[k] = tuple(changes[k])
-        return dataclasses.replace(base, **changes)
+        recipe = dataclasses.replace(base, **changes)
+        for k in ("epochs", "batch_size", "step_size"):
+            if getattr(recipe, k) < 1:
+                raise FitError(f"recipe field {k}={getattr(recipe, k)}: fix: give at least 1")
+        if not 0 < recipe.lr < math.inf:
+            raise FitError(f"learning rate {recipe.lr}: fix: give --lr > 0")
+        return recipe
+
+    def check(self) -> None:
+        """FitError naming the option when a count or limit is out of range (before anything is written)."""
+        for name, low in (("epoch_size", 1), ("val_limit", 1), ("loader_workers", 0), ("num_workers", 0)):
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise FitError(f"--{name.replace('_', '-')} {value}: fix: give at least {low}")
+        self.resolved_recipe()
 
 
 @dataclass
@@ -363,6 +385,33 @@ def _tensorboard(out: Path):
     return SummaryWriter(str(out / "tb"))
 
 
+#: what `train fit` may have written into its run folder before config.json (a run stopped that early)
+EARLY_RUN_ENTRIES = frozenset({"checkpoints", "tb", "ray", "history.csv"})
+
+
+def check_run_folder(out: Path) -> None:
+    """FitError unless ``out`` is new, empty, or a `train fit` run folder (``config.json`` with a ``fit``
+    mapping, or only what a fit writes before it): a fit never writes into another folder's files."""
+    if out.exists() and not out.is_dir():
+        raise FitError(f"--out {out} is a file; fix: give a folder (a new one, or a `train fit` run folder to resume)")
+    if not out.is_dir():
+        return
+    entries = sorted(p.name for p in out.iterdir())
+    config = out / "config.json"
+    if config.is_file():
+        try:
+            fit_cfg = json.loads(config.read_text()).get("fit")
+        except (OSError, ValueError, AttributeError):
+            fit_cfg = None
+        if isinstance(fit_cfg, dict):
+            return
+        raise FitError(f"--out {out}: its config.json was not written by `train fit` (no 'fit' settings), so it is "
+                       "not a run folder to resume; fix: choose a new or empty --out")
+    if not set(entries) <= EARLY_RUN_ENTRIES:
+        raise FitError(f"--out {out} is not empty and is not a `train fit` run folder (found "
+                       f"{', '.join(entries[:5])}{' ...' if len(entries) > 5 else ''}); fix: choose a new or empty --out")
+
+
 def prepare_run(cfg: FitConfig, log: Callable[[str], None]) -> dict | None:
     """Check the run folder: None for a new run, the last checkpoint dict to resume; refuse a different config."""
     out = Path(cfg.out)
@@ -378,7 +427,7 @@ def prepare_run(cfg: FitConfig, log: Callable[[str], None]) -> dict | None:
     if diff:
         raise FitError(f"{out} holds a run with a different config ({', '.join(diff)} differ); "
                        f"use another --out, or delete {out} to start over")
-    log(f"{out}: resuming after epoch {state['epoch']}")
+    log(f"{out}: resuming after epoch {state['epoch'] + 1}")
     return state
 
 
@@ -398,9 +447,12 @@ def run_fit(cfg: FitConfig, log: Callable[[str], None] | None = None, dist=None)
     if not rank0:
         log = lambda msg: None  # noqa: E731
     out = Path(cfg.out)
-    recipe = cfg.resolved_recipe()
     if not cfg.data:
         raise FitError("no training data: give at least one --data KIND:PATH[:WEIGHT]")
+    cfg.check()
+    recipe = cfg.resolved_recipe()
+    if dist is None:   # under Ray Train the driver checked it (before Ray wrote <out>/ray)
+        check_run_folder(out)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
     device = dist.device if dist is not None else pick_device(cfg.device)
