@@ -172,7 +172,7 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_robustness(args) -> int:
-    from synth.config import load_robustness_config
+    from synth.robustness_config import load_robustness_config
     from synth.robustness import describe_suites, load_suite_config, render_suite
     from synth.runner import RunError
 
