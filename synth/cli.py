@@ -10,6 +10,10 @@
 
 Every command takes ``--config`` (default: ./pipeline.yaml when present),
 ``--preset NAME``, ``--set key=value`` (repeatable) and ``--seed``.
+
+Exit codes: 0 done; 2 a bad input (config key, option, folder, manifest, shard file)
+or an unusable disk, with one line naming the key or file and the fix, and nothing
+already written changed; 1 shards that kept failing (the others are kept).
 """
 from __future__ import annotations
 
@@ -74,6 +78,10 @@ def _spec_summary(spec) -> dict:
         "translation_mm": np.round(spec.head.translation, 3).tolist(),
         "K": np.round(spec.camera.K, 4).tolist(), "size": [spec.camera.width, spec.camera.height],
     }
+
+
+class UsageError(ValueError):
+    """A command-line option out of range (exit code 2, one line naming the option)."""
 
 
 def _preview_from_shards(args) -> int:
@@ -142,16 +150,12 @@ def cmd_sample(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from synth.runner import RunError, render_run
+    from synth.runner import render_run
 
     cfg = _load(args)
-    try:
-        res = render_run(cfg, args.out, args.n, shard_size=args.shard_size, workers=args.workers,
-                         address=args.address, maker=args.maker, retries=args.retries,
-                         compression=args.compression, verify=args.verify, progress=not args.no_progress)
-    except RunError as exc:
-        print(f"synth: {exc}", file=sys.stderr)
-        return 1
+    res = render_run(cfg, args.out, args.n, shard_size=args.shard_size, workers=args.workers,
+                     address=args.address, maker=args.maker, retries=args.retries,
+                     compression=args.compression, verify=args.verify, progress=not args.no_progress)
     print(f"{res.out}: {res.n} samples in {res.manifest['n_shards']} shards complete "
           f"({res.rendered_shards} rendered now, {res.skipped_shards} already there; "
           f"{res.seconds:.1f} s, {res.samples_per_s:.1f} samples/s)")
@@ -160,21 +164,15 @@ def cmd_render(args) -> int:
 
 def cmd_inspect(args) -> int:
     from synth.dataset_report import inspect_dataset
-    from synth.shards import ShardError
 
-    try:
-        report = inspect_dataset(args.dir, out=args.out, checksums=args.verify)
-    except ShardError as exc:
-        print(f"synth: {exc}", file=sys.stderr)
-        return 1
+    report = inspect_dataset(args.dir, out=args.out, checksums=args.verify)
     print(report["text"])
     return 0
 
 
 def cmd_robustness(args) -> int:
-    from synth.robustness_config import load_robustness_config
     from synth.robustness import describe_suites, load_suite_config, render_suite
-    from synth.runner import RunError
+    from synth.robustness_config import load_robustness_config
 
     path = args.config or ("pipeline.yaml" if Path("pipeline.yaml").is_file() else None)
     if path is None:
@@ -190,12 +188,8 @@ def cmd_robustness(args) -> int:
         return 2
     cfg = load_suite_config(path, args.suite, n_base=args.n_base, seed=args.seed, preset=args.preset,
                             overrides=args.overrides, base_maker=args.maker, robustness=rc)
-    try:
-        res = render_suite(cfg, args.out, workers=args.workers, address=args.address,
-                           compression=args.compression, progress=not args.no_progress)
-    except RunError as exc:
-        print(f"synth: {exc}", file=sys.stderr)
-        return 1
+    res = render_suite(cfg, args.out, workers=args.workers, address=args.address,
+                       compression=args.compression, progress=not args.no_progress)
     print(f"{res.out}: suite {args.suite} ({cfg.suite.factor}, {cfg.n_levels} levels x {cfg.n_base} base scenes "
           f"= {cfg.n_samples} samples, seed {cfg.seed}) complete ({res.rendered_shards} shards rendered now, "
           f"{res.skipped_shards} already there; {res.seconds:.1f} s)")
@@ -268,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from synth.config import ConfigError
     from synth.heads.bank import HeadBankError
+    from synth.run_folder import RunError
     from synth.shards import ShardError
 
     args = build_parser().parse_args(argv)
@@ -278,11 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"synth: config error: {exc}", file=sys.stderr)
         return 2
-    except ShardError as exc:
-        print(f"synth: {exc}", file=sys.stderr)
-        return 1
     except HeadBankError as exc:
         print(f"synth: head bank error: {exc}", file=sys.stderr)
+        return 2
+    except RunError as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (ShardError, UsageError) as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:   # a file this command writes or reads: full disk, read-only, no permission
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"synth: {where}{exc.strerror or exc}; fix: free space or choose a writable path", file=sys.stderr)
         return 2
 
 
