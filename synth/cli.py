@@ -84,10 +84,28 @@ class UsageError(ValueError):
     """A command-line option out of range (exit code 2, one line naming the option)."""
 
 
+def _image_out(path: str, option: str) -> Path:
+    """The PNG/JPG path an image is written to, checked before any work: not a folder, a known suffix."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{option} {out} is a folder; fix: give a file path such as {out / 'preview.png'}")
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UsageError(f"{option} {out}: fix: give a .png or .jpg file name")
+    return out
+
+
+def _check_sheet_args(args) -> Path:
+    if args.n < 1 or args.start < 0 or args.tile < 8:
+        raise UsageError(f"--n {args.n} --start {args.start} --tile {args.tile}: fix: give --n >= 1, --start >= 0 "
+                         "and --tile >= 8 (px)")
+    return _image_out(args.out, "--out")
+
+
 def _preview_from_shards(args) -> int:
-    from synth.preview import contact_sheet
+    from synth.preview import contact_sheet, save_atomically
     from synth.shards import open_dataset
 
+    out = _check_sheet_args(args)
     ds = open_dataset(args.dir)
     if len(ds) == 0:
         print(f"synth: {args.dir}: no complete shards yet; fix: let `synth render` finish a shard first",
@@ -97,19 +115,19 @@ def _preview_from_shards(args) -> int:
     n = min(args.n, len(ds) - start)
     picks = np.linspace(start, len(ds) - 1, n).round().astype(int) if args.spread else range(start, start + n)
     samples = [ds[int(i)] for i in picks]
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(samples, tile=args.tile).save(out)
+    save_atomically(out, contact_sheet(samples, tile=args.tile).save)
     print(f"wrote {out}: {len(samples)} samples from {args.dir} ({len(ds)} in its complete shards)")
     return 0
 
 
 def cmd_preview(args) -> int:
     from synth.pipeline import SampleMaker
-    from synth.preview import contact_sheet
+    from synth.preview import contact_sheet, save_atomically
 
     if args.dir is not None:
         return _preview_from_shards(args)
+    out = _check_sheet_args(args)
     cfg = _load(args)
     t0 = time.perf_counter()
     maker = SampleMaker(cfg)
@@ -117,9 +135,8 @@ def cmd_preview(args) -> int:
     samples = [maker.make(args.start + i) for i in range(args.n)]
     t2 = time.perf_counter()
     maker.close()
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(samples, tile=args.tile).save(out)
+    save_atomically(out, contact_sheet(samples, tile=args.tile).save)
     print(f"wrote {out}: {args.n} samples of {len(maker.head_bank)} identities "
           f"(setup {t1 - t0:.1f} s, {args.n / max(t2 - t1, 1e-9):.1f} samples/s)")
     return 0
@@ -129,6 +146,9 @@ def cmd_sample(args) -> int:
     from synth.pipeline import scene_params
     from synth.sampling import sample_scene
 
+    if args.index < 0:
+        raise UsageError(f"--index {args.index}: fix: give a sample index >= 0")
+    image = _image_out(args.render, "--render") if args.render else None
     cfg = _load(args)
     spec = sample_scene(cfg, cfg.seed, args.index)
     info = _spec_summary(spec)
@@ -136,15 +156,15 @@ def cmd_sample(args) -> int:
     info["params"]["effects"].pop("occluded_fraction")
     if args.render:
         from synth.pipeline import SampleMaker
-        from synth.preview import annotate
+        from synth.preview import annotate, save_atomically
 
         maker = SampleMaker(cfg)
         sample = maker.make(args.index)
         maker.close()
         info["params"] = sample["params"]
         info["bbox"] = np.round(sample["bbox"], 2).tolist()
-        annotate(sample).save(args.render)
-        info["image"] = str(args.render)
+        save_atomically(image, annotate(sample).save)
+        info["image"] = str(image)
     print(json.dumps(info, indent=2))
     return 0
 
@@ -165,6 +185,8 @@ def cmd_render(args) -> int:
 def cmd_inspect(args) -> int:
     from synth.dataset_report import inspect_dataset
 
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a file; fix: give a folder for the PNG histograms")
     report = inspect_dataset(args.dir, out=args.out, checksums=args.verify)
     print(report["text"])
     return 0
