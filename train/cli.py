@@ -131,6 +131,11 @@ def cmd_eval(args) -> int:
     from train.inputs import DataOptions, build_eval_sets
     from train.report import write_eval_report
 
+    for flag, value, low in (("--batch-size", args.batch_size, 1), ("--limit", args.limit, 1),
+                             ("--repeats", args.repeats, 1), ("--loader-workers", args.loader_workers, 0),
+                             ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            raise FitError(f"{flag} {value}: fix: give at least {low}")
     device = pick_device(args.device)
     model = load_model(args.run, args.which, device)
     if args.suite:

@@ -130,7 +130,7 @@ class FitConfig:
 
     def check(self) -> None:
         """FitError naming the option when a count or limit is out of range (before anything is written)."""
-        for name, low in (("epoch_size", 1), ("val_limit", 1), ("loader_workers", 0), ("num_workers", 0)):
+        for name, low in (("seed", 0), ("epoch_size", 1), ("val_limit", 1), ("loader_workers", 0), ("num_workers", 0)):
             value = getattr(self, name)
             if value is not None and value < low:
                 raise FitError(f"--{name.replace('_', '-')} {value}: fix: give at least {low}")
