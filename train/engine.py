@@ -46,7 +46,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from train.checkpoints import (CHECKPOINT_FORMAT, RESUME_KEYS, checkpoint_path, read_checkpoint,  # noqa: F401
+from train.checkpoints import (CHECKPOINT_FORMAT, RESUME_KEYS, checkpoint_path, read_checkpoint,
                                write_checkpoint)
 from train.errors import CheckpointError, FitError
 from train.inputs import DataOptions, EvalSet, build_eval_sets, build_train_set, collate, model_input
