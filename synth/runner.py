@@ -158,10 +158,10 @@ def resolve_maker(name: str):
 
 
 def preflight(cfg: SynthConfig, maker: str, load_meshes: bool = False) -> None:
-    """Check in the driver what would otherwise fail in every worker (RunError / HeadBankError / ConfigError
-    naming the maker or file): the maker imports; with ``heads.source: user``, the mesh folder's manifest
-    parses and lists existing files, and with ``load_meshes`` every mesh loads (before Ray actors start,
-    which would each load them; in one process the worker's own load is the check)."""
+    """Check in the driver, before anything is written, what would otherwise fail in every worker (RunError /
+    HeadBankError / ConfigError naming the maker or file): the maker imports; with ``heads.source: user``,
+    the mesh folder's manifest parses and lists existing files, and with ``load_meshes`` every mesh loads
+    (asked for when Ray actors would each load them; in one process the worker's own load is the check)."""
     resolve_maker(maker)
     if cfg.heads.source != "user":
         return
@@ -339,7 +339,9 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
     t0 = time.perf_counter()
     if retries < 0:
         raise RunError(f"--retries {retries}: fix: give 0 or more")
-    preflight(cfg, maker)   # before anything is written
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    # before anything is written; with Ray in view, every user mesh once here rather than once per actor
+    preflight(cfg, maker, load_meshes=bool(address) or workers > 1)
     prepared = prepare_folder(cfg, out, n, shard_size, verify=verify, log=log)
     try:
         return _render(cfg, out, n, prepared, workers, address, maker, retries, compression, progress, log, t0)
@@ -370,7 +372,6 @@ def _render(cfg, out, n, prepared, workers, address, maker, retries, compression
         except OSError as exc:
             raise DiskError(f"cannot write {out / 'manifest.json'}: {exc.strerror or exc}") from exc
 
-    address = address or os.environ.get("RAY_ADDRESS") or None
     rendered = 0
     try:
         if todo:
@@ -506,7 +507,6 @@ def _remove_partial(out: Path, entry: dict) -> None:
 
 def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar, state, log,
              workers, address) -> int:
-    preflight(cfg, maker, load_meshes=True)   # before Ray starts: one message, not one failure per actor
     import ray
 
     started_here = False
