@@ -11,6 +11,10 @@
 
 Every command takes ``--config`` (default: ./pipeline.yaml when present),
 ``--preset NAME``, ``--set key=value`` (repeatable) and ``--seed``.
+
+Exit codes: 0 done; 2 a bad input (config key, option, folder, manifest, shard file)
+or an unusable disk, with one line naming the key or file and the fix, and nothing
+already written changed; 1 shards that kept failing (the others are kept).
 """
 from __future__ import annotations
 
@@ -77,10 +81,32 @@ def _spec_summary(spec) -> dict:
     }
 
 
+class UsageError(ValueError):
+    """A command-line option out of range (exit code 2, one line naming the option)."""
+
+
+def _image_out(path: str, option: str) -> Path:
+    """The PNG/JPG path an image is written to, checked before any work: not a folder, a known suffix."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{option} {out} is a folder; fix: give a file path such as {out / 'preview.png'}")
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UsageError(f"{option} {out}: fix: give a .png or .jpg file name")
+    return out
+
+
+def _check_sheet_args(args) -> Path:
+    if args.n < 1 or args.start < 0 or args.tile < 8:
+        raise UsageError(f"--n {args.n} --start {args.start} --tile {args.tile}: fix: give --n >= 1, --start >= 0 "
+                         "and --tile >= 8 (px)")
+    return _image_out(args.out, "--out")
+
+
 def _preview_from_shards(args) -> int:
-    from synth.preview import contact_sheet
+    from synth.preview import contact_sheet, save_atomically
     from synth.shards import open_dataset
 
+    out = _check_sheet_args(args)
     ds = open_dataset(args.dir)
     if len(ds) == 0:
         print(f"synth: {args.dir}: no complete shards yet; fix: let `synth render` finish a shard first",
@@ -90,19 +116,19 @@ def _preview_from_shards(args) -> int:
     n = min(args.n, len(ds) - start)
     picks = np.linspace(start, len(ds) - 1, n).round().astype(int) if args.spread else range(start, start + n)
     samples = [ds[int(i)] for i in picks]
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(samples, tile=args.tile).save(out)
+    save_atomically(out, contact_sheet(samples, tile=args.tile).save)
     print(f"wrote {out}: {len(samples)} samples from {args.dir} ({len(ds)} in its complete shards)")
     return 0
 
 
 def cmd_preview(args) -> int:
     from synth.pipeline import SampleMaker
-    from synth.preview import contact_sheet
+    from synth.preview import contact_sheet, save_atomically
 
     if args.dir is not None:
         return _preview_from_shards(args)
+    out = _check_sheet_args(args)
     cfg = _load(args)
     t0 = time.perf_counter()
     maker = SampleMaker(cfg)
@@ -110,9 +136,8 @@ def cmd_preview(args) -> int:
     samples = [maker.make(args.start + i) for i in range(args.n)]
     t2 = time.perf_counter()
     maker.close()
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(samples, tile=args.tile).save(out)
+    save_atomically(out, contact_sheet(samples, tile=args.tile).save)
     print(f"wrote {out}: {args.n} samples of {len(maker.head_bank)} identities "
           f"(setup {t1 - t0:.1f} s, {args.n / max(t2 - t1, 1e-9):.1f} samples/s)")
     return 0
@@ -122,6 +147,9 @@ def cmd_sample(args) -> int:
     from synth.pipeline import scene_params
     from synth.sampling import sample_scene
 
+    if args.index < 0:
+        raise UsageError(f"--index {args.index}: fix: give a sample index >= 0")
+    image = _image_out(args.render, "--render") if args.render else None
     cfg = _load(args)
     spec = sample_scene(cfg, cfg.seed, args.index)
     info = _spec_summary(spec)
@@ -129,30 +157,26 @@ def cmd_sample(args) -> int:
     info["params"]["effects"].pop("occluded_fraction")
     if args.render:
         from synth.pipeline import SampleMaker
-        from synth.preview import annotate
+        from synth.preview import annotate, save_atomically
 
         maker = SampleMaker(cfg)
         sample = maker.make(args.index)
         maker.close()
         info["params"] = sample["params"]
         info["bbox"] = np.round(sample["bbox"], 2).tolist()
-        annotate(sample).save(args.render)
-        info["image"] = str(args.render)
+        save_atomically(image, annotate(sample).save)
+        info["image"] = str(image)
     print(json.dumps(info, indent=2))
     return 0
 
 
 def cmd_render(args) -> int:
-    from synth.runner import RunError, render_run
+    from synth.runner import render_run
 
     cfg = _load(args)
-    try:
-        res = render_run(cfg, args.out, args.n, shard_size=args.shard_size, workers=args.workers,
-                         address=args.address, maker=args.maker, retries=args.retries,
-                         compression=args.compression, verify=args.verify, progress=not args.no_progress)
-    except RunError as exc:
-        print(f"synth: {exc}", file=sys.stderr)
-        return 1
+    res = render_run(cfg, args.out, args.n, shard_size=args.shard_size, workers=args.workers,
+                     address=args.address, maker=args.maker, retries=args.retries,
+                     compression=args.compression, verify=args.verify, progress=not args.no_progress)
     print(f"{res.out}: {res.n} samples in {res.manifest['n_shards']} shards complete "
           f"({res.rendered_shards} rendered now, {res.skipped_shards} already there; "
           f"{res.seconds:.1f} s, {res.samples_per_s:.1f} samples/s)")
@@ -161,13 +185,10 @@ def cmd_render(args) -> int:
 
 def cmd_inspect(args) -> int:
     from synth.dataset_report import inspect_dataset
-    from synth.shards import ShardError
 
-    try:
-        report = inspect_dataset(args.dir, out=args.out, checksums=args.verify)
-    except ShardError as exc:
-        print(f"synth: {exc}", file=sys.stderr)
-        return 1
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a file; fix: give a folder for the PNG histograms")
+    report = inspect_dataset(args.dir, out=args.out, checksums=args.verify)
     print(report["text"])
     return 0
 
@@ -189,9 +210,8 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_robustness(args) -> int:
-    from synth.config import load_robustness_config
     from synth.robustness import describe_suites, load_suite_config, render_suite
-    from synth.runner import RunError
+    from synth.robustness_config import load_robustness_config
 
     path = args.config or ("pipeline.yaml" if Path("pipeline.yaml").is_file() else None)
     if path is None:
@@ -207,12 +227,8 @@ def cmd_robustness(args) -> int:
         return 2
     cfg = load_suite_config(path, args.suite, n_base=args.n_base, seed=args.seed, preset=args.preset,
                             overrides=args.overrides, base_maker=args.maker, robustness=rc)
-    try:
-        res = render_suite(cfg, args.out, workers=args.workers, address=args.address,
-                           compression=args.compression, progress=not args.no_progress)
-    except RunError as exc:
-        print(f"synth: {exc}", file=sys.stderr)
-        return 1
+    res = render_suite(cfg, args.out, workers=args.workers, address=args.address,
+                       compression=args.compression, progress=not args.no_progress)
     print(f"{res.out}: suite {args.suite} ({cfg.suite.factor}, {cfg.n_levels} levels x {cfg.n_base} base scenes "
           f"= {cfg.n_samples} samples, seed {cfg.seed}) complete ({res.rendered_shards} shards rendered now, "
           f"{res.skipped_shards} already there; {res.seconds:.1f} s)")
@@ -289,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from synth.config import ConfigError
     from synth.heads.bank import HeadBankError
+    from synth.run_folder import RunError
     from synth.shards import ShardError
 
     args = build_parser().parse_args(argv)
@@ -299,11 +316,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"synth: config error: {exc}", file=sys.stderr)
         return 2
-    except ShardError as exc:
-        print(f"synth: {exc}", file=sys.stderr)
-        return 1
     except HeadBankError as exc:
         print(f"synth: head bank error: {exc}", file=sys.stderr)
+        return 2
+    except RunError as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (ShardError, UsageError) as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:   # a file this command writes or reads: full disk, read-only, no permission
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"synth: {where}{exc.strerror or exc}; fix: free space or choose a writable path", file=sys.stderr)
         return 2
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -456,7 +457,7 @@ def _coerce(value, tp, key: str):
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping of settings, got {value!r}")
-        return _build(tp, value, key)
+        return build_dataclass(tp, value, key)
     if tp is Range or (origin is tuple and args == (float, float)):
         if not isinstance(value, (list, tuple)) or len(value) != 2:
             raise ConfigError(f"{key}: expected a range [low, high], got {value!r}")
@@ -473,8 +474,8 @@ def _coerce(value, tp, key: str):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -491,7 +492,8 @@ def _coerce(value, tp, key: str):
     raise ConfigError(f"{key}: unsupported setting type {_type_name(tp)}")
 
 
-def _build(cls, data: dict, prefix: str = ""):
+def build_dataclass(cls, data: dict, prefix: str = ""):
+    """``cls(**data)`` with every value checked against its annotation; ConfigError naming ``prefix.key``."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -535,8 +537,16 @@ def _parse_override(item: str) -> tuple[list[str], object]:
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {exc}") from None
+        raise ConfigError(f"--set {key}: cannot parse value {raw!r} ({yaml_problem(exc)}); fix: write a YAML "
+                          "value, e.g. --set lighting.intensity=[0.5,1.0]") from None
     return key.strip().split("."), value
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: what and where (line, column; 1-based)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(exc, 'problem', None) or type(exc).__name__}{where}"
 
 
 def _nest(path: list[str], value) -> dict:
@@ -548,14 +558,14 @@ def _nest(path: list[str], value) -> dict:
     return out
 
 
-def _read_yaml(path: Path):
+def read_yaml(path: Path):
     """The parsed YAML of ``path``; ConfigError naming the file when it is missing or not YAML."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found; fix: pass an existing pipeline.yaml")
     try:
         return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(exc)}); fix: correct the syntax there") from None
 
 
 def load_config(path: str | Path | None = None, preset: str | None = None,
@@ -571,7 +581,7 @@ def load_config(path: str | Path | None = None, preset: str | None = None,
     presets: dict = {}
     if path is not None:
         path = Path(path)
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         data = raw.get("synth", raw)
@@ -588,7 +598,7 @@ def load_config(path: str | Path | None = None, preset: str | None = None,
         keys, value = _parse_override(item)
         data = _deep_merge(data, _nest(keys, value))
     try:
-        cfg = _build(SynthConfig, data)
+        cfg = build_dataclass(SynthConfig, data)
         validate(cfg)
     except ConfigError as exc:
         source = f"{path}" if path is not None else "built-in defaults"
@@ -631,8 +641,38 @@ def _validate_scene_effects(e: EffectsConfig) -> None:
             raise ConfigError(f"effects.{key}: [{lo}, {hi}]; fix: keep within [{a}, {b}] ({what})")
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_bounds(cfg: SynthConfig) -> None:
+    """Ranges and numbers that only make sense within bounds (angles, non-negative sizes, a positive focal length)."""
+    if not 0 <= cfg.seed < 2**63:
+        raise ConfigError(f"seed: {cfg.seed}; fix: use an integer in 0 .. 2**63-1 (e.g. --seed 0)")
+    for key, v in (("sensor.fx", cfg.sensor.fx), ("sensor.fy", cfg.sensor.fy)):
+        if not v > 0:
+            raise ConfigError(f"{key}: {v} px; fix: give the focal length in pixels, > 0 (Kinect-like: 575.8)")
+    pose = cfg.pose
+    l, e = cfg.lighting, cfg.effects
+    for key, r, lo, hi in (("pose.pitch", pose.pitch, -180, 180), ("pose.yaw", pose.yaw, -180, 180),
+                           ("pose.roll", pose.roll, -180, 180), ("lighting.azimuth_deg", l.azimuth_deg, -180, 180),
+                           ("lighting.elevation_deg", l.elevation_deg, -90, 90),
+                           ("lighting.intensity", l.intensity, 0, math.inf), ("lighting.ambient", l.ambient, 0, math.inf),
+                           ("effects.blur.gaussian_sigma", e.blur.gaussian_sigma, 0, math.inf),
+                           ("effects.blur.motion_length", e.blur.motion_length, 0, math.inf),
+                           ("effects.noise.sigma", e.noise.sigma, 0, math.inf)):
+        if r is not None and not (lo <= r[0] and r[1] <= hi):
+            bounds = f"within [{lo}, {hi}]" if hi < math.inf else f"at {lo} or above"
+            raise ConfigError(f"{key}: [{r[0]}, {r[1]}]; fix: keep the range {bounds}")
+    if not cfg.camera.translation >= 0:
+        raise ConfigError(f"camera.translation: {cfg.camera.translation}; fix: give a fraction >= 0")
+    if e.occlusion.reference_width < 1:
+        raise ConfigError(f"effects.occlusion.reference_width: {e.occlusion.reference_width}; fix: give px >= 1")
+
+
 def validate(cfg: SynthConfig) -> None:
     """Cross-field checks the types cannot express; raises ConfigError."""
+    _check_bounds(cfg)
     if cfg.output.mode not in ("crop", "full"):
         raise ConfigError(f"output.mode: {cfg.output.mode!r}; fix: use 'crop' or 'full'")
     for key, v in (("output.width", cfg.output.width), ("output.height", cfg.output.height),
@@ -683,7 +723,7 @@ def validate(cfg: SynthConfig) -> None:
     if not (0.05 <= fr[0] and fr[1] <= 1.5):
         raise ConfigError("output.crop_head_fraction: keep within [0.05, 1.5]")
     for name, rgb in cfg.lighting.colors.items():
-        if not (isinstance(rgb, (list, tuple)) and len(rgb) == 3 and all(0 <= float(c) <= 1 for c in rgb)):
+        if not (isinstance(rgb, (list, tuple)) and len(rgb) == 3 and all(_is_number(c) and 0 <= c <= 1 for c in rgb)):
             raise ConfigError(f"lighting.colors.{name}: expected [r, g, b] with values in [0, 1], got {rgb!r}")
     if "natural" not in cfg.lighting.colors:
         raise ConfigError("lighting.colors: needs a 'natural' entry (the white light)")
@@ -702,7 +742,7 @@ def validate(cfg: SynthConfig) -> None:
                    ("effects.compression.downsample_probability", e.compression.downsample_probability)):
         _check_prob(p, key)
     for box in e.occlusion.boxes:
-        if not (isinstance(box, (list, tuple)) and len(box) == 2 and all(float(v) > 0 for v in box)):
+        if not (isinstance(box, (list, tuple)) and len(box) == 2 and all(_is_number(v) and v > 0 for v in box)):
             raise ConfigError(f"effects.occlusion.boxes: each box is [width, height] > 0, got {box!r}")
     if e.compression.jpeg_quality[0] < 1 or e.compression.jpeg_quality[1] > 100:
         raise ConfigError("effects.compression.jpeg_quality: keep within [1, 100]")
@@ -784,105 +824,3 @@ def pose_ranges(cfg: PoseConfig) -> dict[str, Range]:
         if value is not None:
             ranges[name] = value
     return ranges
-
-
-# --- robustness suites (the top-level ``robustness:`` section of pipeline.yaml) ----------------
-
-#: Factors a robustness suite can sweep; their level formats and effects live in synth.robustness.
-SUITE_FACTORS = ("light_azimuth", "light_intensity", "light_color", "gaussian_blur", "motion_blur",
-                 "occlusion", "translation", "noise", "jpeg", "downsample")
-
-
-@dataclass(frozen=True)
-class SuiteConfig:
-    """One robustness suite: every base scene rendered at every level of one factor.
-
-    name: the suite's name (its key under ``robustness.suites``).
-    factor: one of :data:`SUITE_FACTORS` (see ``synth.robustness.FACTORS`` for each one's levels).
-    levels: the swept values in report order: numbers, or names for ``light_color``
-        (keys of ``lighting.colors``) and ``occlusion`` (``none`` or ``TEXTURE-WxH``).
-    units: unit of the levels for reports ("" = the factor's default).
-    description: one line for ``synth robustness --list`` and the reports.
-    options: factor-specific settings (e.g. ``elevation_deg`` for ``light_azimuth``).
-    """
-
-    name: str
-    factor: str
-    levels: tuple
-    units: str = ""
-    description: str = ""
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RobustnessConfig:
-    """The ``robustness:`` section: suite defaults and the suites themselves.
-
-    seed: default seed of every suite (kept apart from ``synth.seed`` so a suite's base scenes
-        are not the scenes of a default render).
-    n_base: default number of base scenes per suite.
-    bases_per_shard: a shard holds this many base scenes at all their levels (the unit of resume
-        and of parallel work).
-    base: synth settings merged over the pipeline for every suite (after ``--preset``, before
-        ``--set``), e.g. switching off every random effect.
-    suites: name -> :class:`SuiteConfig`.
-    """
-
-    seed: int = 1000
-    n_base: int = 50
-    bases_per_shard: int = 8
-    base: dict = field(default_factory=dict)
-    suites: dict = field(default_factory=dict)
-
-
-def load_robustness_config(path: str | Path) -> RobustnessConfig:
-    """The ``robustness:`` section of a pipeline.yaml, typed and checked; ConfigError naming the key."""
-    path = Path(path)
-    raw = _read_yaml(path)
-    section = raw.get("robustness") if isinstance(raw, dict) else None
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: no 'robustness:' mapping; fix: add the suites section "
-                          "(see the robustness section of the repository's pipeline.yaml)")
-    data = dict(section)
-    suites_raw = data.pop("suites", None) or {}
-    try:
-        if not isinstance(suites_raw, dict):
-            raise ConfigError("robustness.suites: expected a mapping of suite name -> settings")
-        rc = _build(RobustnessConfig, data, "robustness")
-        suites = {}
-        for name, body in suites_raw.items():
-            key = f"robustness.suites.{name}"
-            if not isinstance(body, dict):
-                raise ConfigError(f"{key}: expected a mapping with factor and levels")
-            if "name" in body:
-                raise ConfigError(f"{key}.name: the suite's name is its key; fix: remove 'name'")
-            for required in ("factor", "levels"):
-                if required not in body:
-                    raise ConfigError(f"{key}: missing '{required}'; fix: add it (see synth/robustness.py)")
-            suites[str(name)] = _build(SuiteConfig, dict(body, name=str(name)), key)
-        rc = dataclasses.replace(rc, suites=suites)
-        validate_robustness(rc)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return rc
-
-
-def validate_robustness(rc: RobustnessConfig) -> None:
-    """Structural checks of the robustness section (factor-specific level checks: synth.robustness)."""
-    if rc.n_base < 1:
-        raise ConfigError(f"robustness.n_base: {rc.n_base}; fix: give at least 1 base scene")
-    if rc.bases_per_shard < 1:
-        raise ConfigError(f"robustness.bases_per_shard: {rc.bases_per_shard}; fix: give at least 1")
-    if not rc.suites:
-        raise ConfigError("robustness.suites: no suites defined; fix: define at least one")
-    for name, s in rc.suites.items():
-        key = f"robustness.suites.{name}"
-        if s.factor not in SUITE_FACTORS:
-            raise ConfigError(f"{key}.factor: {s.factor!r}; fix: use one of {', '.join(SUITE_FACTORS)}")
-        if not s.levels:
-            raise ConfigError(f"{key}.levels: empty; fix: list at least one level")
-        for j, level in enumerate(s.levels):
-            if isinstance(level, bool) or not isinstance(level, (int, float, str)):
-                raise ConfigError(f"{key}.levels[{j}]: {level!r} is neither a number nor a name")
-        if len(set(s.levels)) != len(s.levels):
-            raise ConfigError(f"{key}.levels: repeated level; fix: list each level once")

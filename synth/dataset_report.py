@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.preview import save_atomically
 from synth.shards import SCHEMA_VERSION, ShardError, open_dataset
 
 
@@ -65,64 +66,76 @@ def inspect_dataset(folder: str | Path, out: str | Path | None = None, checksums
                                 for k in ("code_version", "renderer_name", "renderer_version", "created",
                                           "config_hash")}
     if len(ds):
+        new_out = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        plt = _plt()
-        e = labels["euler"]
-        fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
-        for ax, j, name in zip(axes, range(3), ("pitch", "yaw", "roll")):
-            ax.hist(e[:, j], bins=72, range=(-180, 180), color="C0")
-            ax.set_title(f"{name} (deg)  mean {e[:, j].mean():+.1f}  sd {e[:, j].std():.1f}")
-        cc = np.bincount(labels["coarse_class"].astype(int), minlength=4)
-        axes[3].bar(range(len(cc)), cc)
-        axes[3].set_title("coarse class")
-        fig.tight_layout()
-        fig.savefig(out / "pose.png", dpi=80)
-        plt.close(fig)
-        report["images"].append(str(out / "pose.png"))
-        report["pose"] = {n: [float(e[:, j].min()), float(e[:, j].max())] for j, n in
-                          enumerate(("pitch", "yaw", "roll"))}
-        report["coarse_class_counts"] = cc.tolist()
-        report["identities"] = int(len(np.unique(labels["identity"])))
-        keys = [k for k in sorted(columns) if np.isfinite(columns[k]).any()][:max_param_plots]
-        panels = []
-        for k in keys:
-            v = columns[k]
-            if v.ndim == 1:
-                panels.append((k, v))
-            else:
-                panels.extend((f"{k}[{j}]", v[:, j]) for j in range(v.shape[1]))
-        panels = panels[:max_param_plots * 2]
-        if panels:
-            cols = 6
-            rows = math.ceil(len(panels) / cols)
-            fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False)
-            for ax, (k, v) in zip(axes.flat, panels):
-                v = v[np.isfinite(v)]
-                ax.hist(v, bins=40, color="C1")
-                ax.set_title(k, fontsize=8)
-                ax.tick_params(labelsize=6)
-            for ax in list(axes.flat)[len(panels):]:
-                ax.axis("off")
-            fig.tight_layout()
-            fig.savefig(out / "params.png", dpi=80)
-            plt.close(fig)
-            report["images"].append(str(out / "params.png"))
-        if "depth_noisy" in readers[0].image_fields:
-            n = min(len(ds), 256)
-            pick = np.linspace(0, len(ds) - 1, n).round().astype(int)
-            b = ds.read_batch(pick, fields=("depth", "depth_noisy"))
-            clean = (b["depth"] > 0).sum((1, 2))
-            kept = ((b["depth_noisy"] > 0) & (b["depth"] > 0)).sum((1, 2)) / np.maximum(clean, 1)
-            fig, ax = plt.subplots(figsize=(5, 3.2))
-            ax.hist(kept, bins=40, color="C2")
-            ax.set_title("depth_noisy: fraction of head pixels kept")
-            fig.tight_layout()
-            fig.savefig(out / "depth.png", dpi=80)
-            plt.close(fig)
-            report["images"].append(str(out / "depth.png"))
-            report["depth_kept_fraction_mean"] = float(kept.mean())
+        try:
+            _write_figures(report, out, ds, readers, labels, columns, max_param_plots)
+        except BaseException:
+            if new_out and not any(out.iterdir()):   # a write failed (full disk): leave no empty folder
+                out.rmdir()
+            raise
     report["text"] = format_report(report)
     return report
+
+
+def _write_figures(report: dict, out: Path, ds, readers, labels: dict, columns: dict, max_param_plots: int) -> None:
+    """pose.png, params.png and (with noisy depth) depth.png into ``out``, each written atomically; their paths
+    and summary numbers into ``report``."""
+    plt = _plt()
+    e = labels["euler"]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
+    for ax, j, name in zip(axes, range(3), ("pitch", "yaw", "roll")):
+        ax.hist(e[:, j], bins=72, range=(-180, 180), color="C0")
+        ax.set_title(f"{name} (deg)  mean {e[:, j].mean():+.1f}  sd {e[:, j].std():.1f}")
+    cc = np.bincount(labels["coarse_class"].astype(int), minlength=4)
+    axes[3].bar(range(len(cc)), cc)
+    axes[3].set_title("coarse class")
+    fig.tight_layout()
+    save_atomically(out / "pose.png", lambda p: fig.savefig(p, dpi=80))
+    plt.close(fig)
+    report["images"].append(str(out / "pose.png"))
+    report["pose"] = {n: [float(e[:, j].min()), float(e[:, j].max())] for j, n in
+                      enumerate(("pitch", "yaw", "roll"))}
+    report["coarse_class_counts"] = cc.tolist()
+    report["identities"] = int(len(np.unique(labels["identity"])))
+    keys = [k for k in sorted(columns) if np.isfinite(columns[k]).any()][:max_param_plots]
+    panels = []
+    for k in keys:
+        v = columns[k]
+        if v.ndim == 1:
+            panels.append((k, v))
+        else:
+            panels.extend((f"{k}[{j}]", v[:, j]) for j in range(v.shape[1]))
+    panels = panels[:max_param_plots * 2]
+    if panels:
+        cols = 6
+        rows = math.ceil(len(panels) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False)
+        for ax, (k, v) in zip(axes.flat, panels):
+            v = v[np.isfinite(v)]
+            ax.hist(v, bins=40, color="C1")
+            ax.set_title(k, fontsize=8)
+            ax.tick_params(labelsize=6)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.axis("off")
+        fig.tight_layout()
+        save_atomically(out / "params.png", lambda p: fig.savefig(p, dpi=80))
+        plt.close(fig)
+        report["images"].append(str(out / "params.png"))
+    if "depth_noisy" in readers[0].image_fields:
+        n = min(len(ds), 256)
+        pick = np.linspace(0, len(ds) - 1, n).round().astype(int)
+        b = ds.read_batch(pick, fields=("depth", "depth_noisy"))
+        clean = (b["depth"] > 0).sum((1, 2))
+        kept = ((b["depth_noisy"] > 0) & (b["depth"] > 0)).sum((1, 2)) / np.maximum(clean, 1)
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.hist(kept, bins=40, color="C2")
+        ax.set_title("depth_noisy: fraction of head pixels kept")
+        fig.tight_layout()
+        save_atomically(out / "depth.png", lambda p: fig.savefig(p, dpi=80))
+        plt.close(fig)
+        report["images"].append(str(out / "depth.png"))
+        report["depth_kept_fraction_mean"] = float(kept.mean())
 
 
 def format_report(r: dict) -> str:

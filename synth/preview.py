@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -60,3 +63,21 @@ def contact_sheet(samples: list[dict], columns: int | None = None, tile: int = 1
         im = first if i == 0 else annotate(s)
         sheet.paste(im.resize((tile, th), Image.BILINEAR), ((i % columns) * tile, (i // columns) * th))
     return sheet
+
+
+def save_atomically(path: str | Path, save: Callable[[Path], object]) -> Path:
+    """Write an image file through ``save(tmp)`` (a PIL ``Image.save`` or matplotlib ``savefig``; the
+    temporary name keeps the suffix, which picks the format) and rename it to ``path``: a write that
+    fails (full disk) leaves no partial file and the previous one intact. OSError names ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,7 +1,7 @@
 """Robustness suites: one factor swept over levels, everything else fixed per base scene.
 
 A suite (``robustness.suites.NAME`` in pipeline.yaml, typed by
-:class:`synth.config.SuiteConfig`) names a factor from :data:`FACTORS` and its
+:class:`synth.robustness_config.SuiteConfig`) names a factor from :data:`FACTORS` and its
 levels. A suite run with ``n_base`` base scenes and L levels has ``n_base * L``
 samples; run index ``k`` is base scene ``b = k // L`` at level ``j = k % L``
 (base-major, so a shard holds whole bases and a partial run has every level
@@ -92,9 +92,9 @@ from typing import Callable
 
 import numpy as np
 
-from synth.config import (ConfigError, RobustnessConfig, SuiteConfig, SynthConfig, load_config,
-                          load_robustness_config)
+from synth.config import ConfigError, SynthConfig, load_config
 from synth.effects import apply_effects, split_effects
+from synth.robustness_config import RobustnessConfig, SuiteConfig, load_robustness_config
 from synth.pipeline import label_sample
 from synth.sampling import light_direction
 from synth.scene import Effects, Occluder, SceneSpec
@@ -386,7 +386,7 @@ def _occlusion_post(spec, rendered, level, ctx):
 
 
 _EFFECTS = "params.effects."
-#: Every sweepable factor by name (the names of synth.config.SUITE_FACTORS).
+#: Every sweepable factor by name (the names of synth.robustness_config.SUITE_FACTORS).
 FACTORS: dict[str, Factor] = {f.name: f for f in (
     Factor("light_azimuth", "deg", False, (-180.0, 180.0), False, ("params.light.direction",), _light_azimuth,
            options=("elevation_deg",)),

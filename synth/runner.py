@@ -21,22 +21,31 @@ Files: every shard is written as ``shard-00012.h5.tmp-<uuid>`` and renamed to
 atomically: temporary file + ``os.replace``) is updated by the driver after each
 completed shard and lists shards, counts, index ranges, sha256, the config hash
 and the resolved config. It is written before the first shard, so the folder
-is claimed by its config from the start.
+is claimed by its config from the start; a run that fails before its first
+shard withdraws that claim (``synth.run_folder.withdraw_claim``), so the
+corrected rerun is not refused.
 
-Resume: rerunning the same command re-renders only what is missing. On start
-it removes stale ``*.tmp-*`` files, checks each listed shard (present, same
-size, opens, right count, range and config hash; ``verify=True`` also compares
-sha256), sets aside bad ones as ``*.corrupt-<time>``, adopts complete shards a
-crash left unlisted, and refuses a folder written with a different config or
-plan (naming the keys that differ and the fix).
+Resume: rerunning the same command re-renders only what is missing
+(``synth.run_folder.prepare_folder``: stale ``*.tmp-*`` files removed, listed
+shards checked, bad ones set aside as ``*.corrupt-<time>``, a folder of another
+config or plan refused, naming the keys that differ and the fix).
 
 Failures: a failing sample is retried in place; a failing shard task is retried
 ``retries`` times (on a fresh actor if its actor died: one replacement per
 dead actor, whose temporary files the driver removes); a sample that keeps
 failing is reported with its index and seed, the other shards still finish,
-and the run ends with :class:`RunError`. Disk errors (no space, read-only,
+and the run ends with :class:`ShardsFailed`. Disk errors (no space, read-only,
 permission, quota) stop the run at once: what was written stays listed in the
-manifest, the temporary file is removed.
+manifest, the temporary file is removed. A configuration error (``ConfigError``,
+``HeadBankError``, an unknown maker) stops the run at once with its own one-line
+message, whether it comes up in this process or while a Ray actor starts; user
+head meshes are loaded once in the driver before any actor starts. Errors from
+Ray actors are reported as the original exception, without Ray's traceback text.
+
+Ghosts: each actor of a local Ray watches its driver's process and exits within
+``DRIVER_POLL_S`` when the driver is gone (killed), so no shard is written into
+``out`` after its driver died and a rerun never races with the old run's actors.
+On a cluster, Ray's own fate sharing ends a dead driver's actors.
 
 Cluster: ``address="auto"`` / ``ray://host:10001`` (or ``RAY_ADDRESS``) joins an
 existing Ray cluster; ``workers`` actors (default: the cluster's CPU count) are
@@ -56,15 +65,16 @@ import errno
 import importlib
 import json
 import os
+import re
 import sys
+import threading
 import time
 from pathlib import Path
 
-from synth.config import SynthConfig, config_hash, config_to_dict
-from synth.heads.head_frame import HEAD_FRAME_VERSION
-from synth.shards import (DEFAULT_COMPRESSION, MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_PATTERN, TMP_MARKER, ShardError,
-                          ShardReader, ShardWriter, code_version, now_iso, read_manifest, sha256_file,
-                          write_manifest)
+from synth.config import ConfigError, SynthConfig, config_to_dict
+from synth.heads.bank import HeadBankError
+from synth.run_folder import RunError, ShardsFailed, prepare_folder, withdraw_claim
+from synth.shards import DEFAULT_COMPRESSION, TMP_MARKER, ShardWriter, code_version, now_iso, write_manifest
 
 DEFAULT_MAKER = "synth.runner:make_sample_maker"
 DEFAULT_SHARD_SIZE = 1024
@@ -72,10 +82,10 @@ DEFAULT_SHARD_SIZE = 1024
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 #: Shard tasks queued per Ray actor: 2 = the next shard starts while the driver records the last.
 QUEUE_DEPTH = 2
-
-
-class RunError(Exception):
-    """A run that cannot start or finish; the message names the folder/sample and the fix."""
+#: Seconds between an actor's checks that its (local) driver process is still alive.
+DRIVER_POLL_S = 0.1
+#: Errors that mean the run's configuration is wrong: raised as they are, never retried.
+CONFIG_ERRORS = (ConfigError, HeadBankError, RunError)
 
 
 class SampleError(Exception):
@@ -143,8 +153,26 @@ def resolve_maker(name: str):
     mod, _, fn = name.partition(":")
     try:
         return getattr(importlib.import_module(mod), fn)
-    except (ImportError, AttributeError) as exc:
-        raise RunError(f"sample maker {name!r} not importable ({exc}); fix: give module:function") from None
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise RunError(f"--maker {name!r} is not importable ({exc}); fix: give module:function") from None
+
+
+def preflight(cfg: SynthConfig, maker: str, load_meshes: bool = False) -> None:
+    """Check in the driver, before anything is written, what would otherwise fail in every worker (RunError /
+    HeadBankError / ConfigError naming the maker or file): the maker imports; with ``heads.source: user``,
+    the mesh folder's manifest parses and lists existing files, and with ``load_meshes`` every mesh loads
+    (asked for when Ray actors would each load them; in one process the worker's own load is the check)."""
+    resolve_maker(maker)
+    if cfg.heads.source != "user":
+        return
+    if load_meshes:
+        from synth.pipeline import build_head_bank
+
+        build_head_bank(cfg, cfg.seed)
+    else:
+        from synth.heads import build_head_bank
+
+        build_head_bank("user", folder=cfg.heads.user_folder)
 
 
 def make_sample(maker, cfg: SynthConfig, index: int) -> dict:
@@ -157,39 +185,6 @@ def make_sample(maker, cfg: SynthConfig, index: int) -> dict:
 def renderer_info(maker) -> tuple[str, str]:
     r = getattr(maker, "renderer", None)
     return str(getattr(r, "name", type(r).__name__)), str(getattr(r, "version", "unknown"))
-
-
-# --- planning ---------------------------------------------------------------------------------
-
-def plan_shards(n: int, shard_size: int) -> list[dict]:
-    """[{shard, file, start, stop, count}] covering indices 0..n-1."""
-    if n < 1:
-        raise RunError(f"--n {n}: nothing to render; fix: give --n >= 1")
-    if shard_size < 1:
-        raise RunError(f"--shard-size {shard_size}: fix: give --shard-size >= 1")
-    out = []
-    for k, start in enumerate(range(0, n, shard_size)):
-        stop = min(start + shard_size, n)
-        out.append({"shard": k, "file": SHARD_PATTERN.format(k), "start": start, "stop": stop,
-                    "count": stop - start})
-    return out
-
-
-def _flat(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and k != "colors":
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def config_diff(a: dict, b: dict) -> list[str]:
-    """Dotted keys whose values differ between two resolved config dicts."""
-    fa, fb = _flat(a), _flat(b)
-    return sorted(k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>"))
 
 
 # --- one shard --------------------------------------------------------------------------------
@@ -246,135 +241,74 @@ class _LocalWorker:
             close()
 
 
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (/proc/PID/stat field 22): tells it from a later one with its pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def driver_alive(pid: int, start: str | None) -> bool:
+    """True while process ``pid`` (started at ``start``, see :func:`_process_start`) runs and is no zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):   # no /proc: whether the pid exists at all
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    return fields[0] != "Z" and (start is None or fields[19] == start)
+
+
+def _exit_when_driver_dies(pid: int, start: str | None) -> None:
+    """In a Ray actor: a daemon thread that ends this process once the driver process is gone."""
+    def watch():
+        while driver_alive(pid, start):
+            time.sleep(DRIVER_POLL_S)
+        os._exit(1)   # mid-shard: the temporary file stays, and the next run removes it
+
+    threading.Thread(target=watch, name="driver-watch", daemon=True).start()
+
+
 def _ray_worker_class():
     import ray
 
     @ray.remote(num_cpus=1, max_restarts=0)
     class ShardWorker:
-        """Ray actor: builds the SampleMaker once, renders one shard per call."""
+        """Ray actor: builds the SampleMaker once, renders one shard per call.
 
-        def __init__(self, maker_name, cfg, seed):
+        A configuration error while building it is kept and raised by every call (so the driver
+        gets the error itself instead of a dead actor); ``driver``: (pid, start) of a driver on this
+        machine to outlive by at most DRIVER_POLL_S, or None.
+        """
+
+        def __init__(self, maker_name, cfg, seed, driver=None):
             os.environ.setdefault("PYTHONUNBUFFERED", "1")
-            self.local = _LocalWorker(maker_name, cfg, seed)
+            if driver is not None:
+                _exit_when_driver_dies(*driver)
+            self.local, self.error = None, None
+            try:
+                self.local = _LocalWorker(maker_name, cfg, seed)
+            except CONFIG_ERRORS as exc:
+                self.error = exc
 
         def ready(self):
+            if self.error is not None:
+                raise self.error
             return renderer_info(self.local.maker)
 
         def render(self, out, entry, provenance, compression):
+            if self.error is not None:
+                raise self.error
             return self.local.render(out, entry, provenance, compression)
 
     return ShardWorker
-
-
-# --- the folder -------------------------------------------------------------------------------
-
-def _check_shard(out: Path, rec: dict, chash: str, verify: bool) -> str | None:
-    """None when the listed shard is intact, else why not."""
-    path = out / rec["file"]
-    if not path.is_file():
-        return "missing"
-    if rec.get("bytes") is not None and path.stat().st_size != int(rec["bytes"]):
-        return f"size {path.stat().st_size} != manifest {rec['bytes']}"
-    try:
-        with ShardReader(path) as r:
-            if len(r) != int(rec["count"]) or r.index_range != (int(rec["start"]), int(rec["stop"])):
-                return f"holds {len(r)} samples {r.index_range}, expected {rec['count']}"
-            if r.attrs["config_hash"] != chash:
-                return "written with another config"
-    except ShardError as exc:
-        return str(exc)
-    if verify and rec.get("sha256") and sha256_file(path) != rec["sha256"]:
-        return "sha256 differs from the manifest"
-    return None
-
-
-def _set_aside(path: Path) -> Path:
-    dest = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
-    os.replace(path, dest)
-    return dest
-
-
-def prepare_folder(cfg: SynthConfig, out: Path, n: int, shard_size: int, verify: bool = False,
-                   log=print) -> tuple[dict, list[dict]]:
-    """Create or check ``out``; returns (manifest, shards still to render)."""
-    chash = config_hash(cfg)
-    cdict = config_to_dict(cfg)
-    plan = plan_shards(n, shard_size)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"{out}: cannot create the output folder ({exc.strerror or exc}); "
-                       "fix: choose a writable --out") from None
-    try:
-        manifest = read_manifest(out)
-    except ShardError as exc:
-        raise RunError(str(exc)) from None
-    if manifest is None:
-        stray = [p.name for p in out.iterdir() if not (p.name.startswith("shard-") and p.suffix == ".h5"
-                                                       or TMP_MARKER in p.name)]
-        if stray:
-            raise RunError(f"{out}: folder is not empty and has no manifest.json (found {', '.join(stray[:5])}); "
-                           "fix: choose a new or empty --out")
-        manifest = {"format": MANIFEST_FORMAT, "schema_version": SCHEMA_VERSION, "config_hash": chash,
-                    "config": cdict, "seed": cfg.seed, "n": n, "shard_size": shard_size,
-                    "n_shards": len(plan), "shards": [], "complete": False, "head_frame_version": HEAD_FRAME_VERSION,
-                    "code_version": code_version(), "created": now_iso()}
-    else:
-        if manifest.get("config_hash") != chash:
-            keys = config_diff(manifest.get("config", {}), cdict)
-            shown = ", ".join(keys[:12]) + (" ..." if len(keys) > 12 else "")
-            raise RunError(f"{out}: holds a run with another config (hash {manifest.get('config_hash')} vs "
-                           f"{chash}; differing keys: {shown or 'unknown'}); fix: render into a new --out, "
-                           "or rerun with the same config/preset/--set/--seed as that run")
-        old_frame = int(manifest.get("head_frame_version", 1))
-        if old_frame != HEAD_FRAME_VERSION:
-            raise RunError(f"{out}: was rendered with head-frame version {old_frame} (pitch zero defined "
-                           f"differently, see synth/heads/head_frame.py), this code writes version "
-                           f"{HEAD_FRAME_VERSION}; fix: render into a new --out (its labels cannot be mixed)")
-        if int(manifest.get("shard_size", -1)) != shard_size or int(manifest.get("n", -1)) != n:
-            raise RunError(f"{out}: holds a run of --n {manifest.get('n')} --shard-size "
-                           f"{manifest.get('shard_size')}, this command asks for --n {n} --shard-size "
-                           f"{shard_size}; fix: rerun with --n {manifest.get('n')} --shard-size "
-                           f"{manifest.get('shard_size')}, or render into a new --out")
-    # stale temporary files from killed writers
-    for p in out.iterdir():
-        if TMP_MARKER in p.name:
-            try:
-                p.unlink()
-                log(f"removed stale temporary file {p.name}")
-            except OSError:
-                pass
-    planned = {e["file"]: e for e in plan}
-    kept = []
-    for rec in manifest.get("shards", []):
-        problem = None if rec.get("file") in planned else "not in the plan"
-        problem = problem or _check_shard(out, rec, chash, verify)
-        if problem is None:
-            kept.append(rec)
-        else:
-            path = out / rec["file"]
-            where = f" (set aside as {_set_aside(path).name})" if path.exists() else ""
-            log(f"shard {rec['file']}: {problem}; rendering it again{where}")
-    listed = {r["file"] for r in kept}
-    # complete shards renamed into place but not yet listed when the process died
-    for e in plan:
-        path = out / e["file"]
-        if e["file"] not in listed and path.is_file():
-            problem = _check_shard(out, dict(e, bytes=None), chash, False)
-            if problem is None:
-                kept.append(dict(e, file=e["file"], bytes=path.stat().st_size, sha256=sha256_file(path)))
-                log(f"adopted complete shard {e['file']} missing from the manifest")
-            else:
-                log(f"shard {e['file']}: {problem}; set aside as {_set_aside(path).name}")
-    manifest["shards"] = sorted(kept, key=lambda r: r["start"])
-    manifest["complete"] = len(kept) == len(plan)
-    try:
-        write_manifest(out, manifest)
-    except OSError as exc:
-        raise RunError(f"{out}: cannot write manifest.json ({exc.strerror or exc}); fix: make the folder "
-                       "writable (free space, remount read-write) or choose another --out") from None
-    done = {r["file"] for r in kept}
-    return manifest, [e for e in plan if e["file"] not in done]
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -394,7 +328,8 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
                workers: int = 1, address: str | None = None, maker: str = DEFAULT_MAKER,
                retries: int = 3, compression: str | None = None, verify: bool = False,
                progress: bool = True, log=None) -> RunResult:
-    """Render (or resume) a run; see the module doc. Raises RunError with the fix on failure.
+    """Render (or resume) a run; see the module doc. Raises RunError with the fix on failure (ShardsFailed
+    when shards kept failing), ConfigError / HeadBankError for a configuration that cannot render.
 
     compression: shard image compression (None = ``synth.shards.DEFAULT_COMPRESSION``).
     """
@@ -402,7 +337,22 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out)
     t0 = time.perf_counter()
-    manifest, todo = prepare_folder(cfg, out, n, shard_size, verify=verify, log=log)
+    if retries < 0:
+        raise RunError(f"--retries {retries}: fix: give 0 or more")
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    # before anything is written; with Ray in view, every user mesh once here rather than once per actor
+    preflight(cfg, maker, load_meshes=bool(address) or workers > 1)
+    prepared = prepare_folder(cfg, out, n, shard_size, verify=verify, log=log)
+    try:
+        return _render(cfg, out, n, prepared, workers, address, maker, retries, compression, progress, log, t0)
+    except BaseException:
+        if not prepared.manifest["shards"]:   # failed before its first shard: leave no claim on the folder
+            withdraw_claim(out, prepared)
+        raise
+
+
+def _render(cfg, out, n, prepared, workers, address, maker, retries, compression, progress, log, t0) -> RunResult:
+    manifest, todo = prepared.manifest, prepared.todo
     skipped = len(manifest["shards"])
     if skipped:
         log(f"{out}: {skipped} shards already complete, {len(todo)} to render")
@@ -422,7 +372,6 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
         except OSError as exc:
             raise DiskError(f"cannot write {out / 'manifest.json'}: {exc.strerror or exc}") from exc
 
-    address = address or os.environ.get("RAY_ADDRESS") or None
     rendered = 0
     try:
         if todo:
@@ -442,7 +391,7 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
             bar.close()
     if state["failures"]:
         lines = "\n  ".join(state["failures"])
-        raise RunError(f"{out}: {len(state['failures'])} shard(s) failed after {retries} retries:\n  {lines}\n"
+        raise ShardsFailed(f"{out}: {len(state['failures'])} shard(s) failed after {retries} retries:\n  {lines}\n"
                        "fix: look at the sample(s) above (`synth sample --index I --render x.png` with the same "
                        "config), fix the cause, then rerun the same command: finished shards are kept")
     dt = time.perf_counter() - t0
@@ -485,13 +434,29 @@ class _PlainProgress:
         pass
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, without terminal colour codes (Ray colours its own text)."""
+    text = _ANSI.sub("", str(exc)).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _task_error(exc: BaseException) -> BaseException:
+    """The exception a Ray task raised, unwrapped from Ray's RayTaskError (whose text is the remote
+    traceback); any other exception as it is."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
 def _describe_failure(entry: dict, exc: BaseException) -> str:
     cause = exc
     while cause is not None and not isinstance(cause, SampleError):
         cause = getattr(cause, "cause", None) or cause.__cause__
     if isinstance(cause, SampleError):
-        return f"{entry['file']}: {cause}"
-    return f"{entry['file']} (indices {entry['start']}..{entry['stop'] - 1}): {type(exc).__name__}: {exc}"
+        return f"{entry['file']}: {_ANSI.sub('', str(cause))}"
+    return f"{entry['file']} (indices {entry['start']}..{entry['stop'] - 1}): {_one_line(_task_error(exc))}"
 
 
 def _is_disk_error(exc: BaseException) -> DiskError | None:
@@ -516,7 +481,7 @@ def _run_local(cfg, out, todo, provenance, maker, retries, compression, record, 
                     record(rec)
                     rendered += 1
                     break
-                except DiskError:
+                except (DiskError, *CONFIG_ERRORS):
                     raise
                 except Exception as exc:  # noqa: BLE001 - retried, then reported
                     if bar is not None:  # undo the partial shard's progress
@@ -566,7 +531,9 @@ def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, ba
         # Each actor gets up to QUEUE_DEPTH shard tasks at once (Ray runs an actor's calls in order), so
         # it starts its next shard the moment one finishes instead of idling through the driver's
         # round trip (result -> manifest write + fsync -> next submit).
-        inflight = {Worker.remote(maker, cfg, cfg.seed): 0 for _ in range(workers)}
+        # a driver on this machine is watched by its actors (module doc: ghosts); Ray ends a cluster's
+        driver = None if address else (os.getpid(), _process_start(os.getpid()))
+        inflight = {Worker.remote(maker, cfg, cfg.seed, driver): 0 for _ in range(workers)}
         pending: dict = {}
         queue = [(e, 0) for e in todo]
         rendered = 0
@@ -591,19 +558,24 @@ def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, ba
             try:
                 rec = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - classified below
-                disk = _is_disk_error(exc)
-                if disk is not None or "No space left" in str(exc) or "Read-only file system" in str(exc):
-                    raise DiskError(str(disk) if disk else f"cannot write {out}: {exc}") from None
+                err = _task_error(exc)
+                if isinstance(err, CONFIG_ERRORS):
+                    raise err from None   # the message --workers 1 gives; retrying cannot help
+                disk = _is_disk_error(err)
+                if disk is not None:
+                    raise DiskError(str(disk)) from None
+                if "No space left" in str(err) or "Read-only file system" in str(err):
+                    raise DiskError(f"cannot write {out}: {_one_line(err)}") from None
                 if isinstance(exc, ray.exceptions.RayActorError):
                     _remove_partial(out, entry)  # a dead worker cannot remove its temporary file
                     if actor in inflight:  # replace a dead actor once, however many queued tasks fail with it
-                        log(f"{entry['file']}: worker died ({exc}); starting a new one")
+                        log(f"{entry['file']}: worker died ({_one_line(exc)}); starting a new one")
                         del inflight[actor]
-                        inflight[Worker.remote(maker, cfg, cfg.seed)] = 0
+                        inflight[Worker.remote(maker, cfg, cfg.seed, driver)] = 0
                 if attempt >= retries:
                     state["failures"].append(_describe_failure(entry, exc))
                 else:
-                    log(f"{entry['file']}: attempt {attempt + 1} failed ({type(exc).__name__}); retrying")
+                    log(f"{entry['file']}: attempt {attempt + 1} failed ({_one_line(err)}); retrying")
                     queue.append((entry, attempt + 1))
                 submit()
                 continue

@@ -2,7 +2,9 @@
 
 A run folder (``synth render --out DIR``) holds ``shard-00000.h5``,
 ``shard-00001.h5``, ... and ``manifest.json``. Shard k holds the samples with
-indices ``[k * S, min((k + 1) * S, n))``.
+indices ``[k * S, min((k + 1) * S, n))``. A manifest lists plain ``shard-NNNNN.h5``
+names only: any other entry (a path, ``..``) is refused on reading, so a manifest
+from elsewhere never makes the reader or the runner open, hash or move an outside file.
 
 Schema version 3 -- datasets, first axis = sample (N), H x W = output size:
 
@@ -82,6 +84,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import threading
 import uuid
 from bisect import bisect_right
@@ -104,6 +107,8 @@ FORMAT = "headpose-synth-shard"
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "headpose-synth-run"
 SHARD_PATTERN = "shard-{:05d}.h5"
+#: the only file names a manifest may list (SHARD_PATTERN's, in the manifest's own folder)
+SHARD_NAME = re.compile(r"shard-[0-9]{5,}\.h5")
 TMP_MARKER = ".tmp-"
 
 #: Per-sample image datasets: name -> (dtype, trailing shape from (H, W), shuffle filter).
@@ -1137,7 +1142,27 @@ def read_manifest(folder: str | Path) -> dict | None:
                          "render into a new --out") from None
     if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
         raise ShardError(f"{p}: not a synth run manifest; fix: use a folder written by `synth render`")
+    _check_shard_entries(p, m)
     return m
+
+
+def _check_shard_entries(p: Path, m: dict) -> None:
+    """ShardError naming the entry unless every listed shard is a plain ``shard-NNNNN.h5`` of the manifest's own
+    folder with whole-number counts: a manifest never makes a reader or the runner touch another file."""
+    shards = m.get("shards", [])
+    if not isinstance(shards, list):
+        raise ShardError(f"{p}: 'shards' is not a list; fix: restore the manifest `synth render` wrote, or render "
+                         "into a new --out")
+    for k, e in enumerate(shards):
+        name = e.get("file") if isinstance(e, dict) else None
+        if not isinstance(name, str) or not SHARD_NAME.fullmatch(name):
+            raise ShardError(f"{p}: shards[{k}].file {name!r} is not a shard of this folder (shard-NNNNN.h5); "
+                             "refused, nothing read or moved; fix: restore the manifest `synth render` wrote, or "
+                             "render into a new --out")
+        bad = [key for key in ("start", "stop", "count") if type(e.get(key)) is not int or e[key] < 0]
+        if bad:
+            raise ShardError(f"{p}: shards[{k}].{bad[0]} is {e.get(bad[0])!r}, not a whole number >= 0; fix: "
+                             "restore the manifest `synth render` wrote, or render into a new --out")
 
 
 def write_manifest(folder: str | Path, manifest: dict) -> Path:

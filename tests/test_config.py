@@ -40,6 +40,15 @@ def test_overrides_and_hash():
     ("background.image=1.0", "background.image_folder"),
     ("renderer.gl_mipmaps=cubic", "renderer.gl_mipmaps"),
     ("renderer.gl_lod_px=-0.5", "renderer.gl_lod_px"),
+    ("pose.pitch=[400, 500]", "pose.pitch: [400.0, 500.0]; fix: keep the range within [-180, 180]"),
+    ("pose.yaw=[.nan, .nan]", "pose.yaw: expected a finite number"),
+    ("lighting.intensity=[1, .inf]", "lighting.intensity: expected a finite number"),
+    ("effects.noise.sigma=[-3, 1]", "effects.noise.sigma: [-3.0, 1.0]; fix: keep the range at 0 or above"),
+    ("sensor.fx=0", "sensor.fx: 0.0 px; fix:"),
+    ("seed=-1", "seed: -1; fix:"),
+    ("lighting.colors.red=[1, x, 0]", "lighting.colors.red: expected [r, g, b]"),
+    ("effects.occlusion.boxes=[[a, 60]]", "effects.occlusion.boxes: each box"),
+    ("lighting.elevation_deg=[0, 120]", "lighting.elevation_deg"),
 ])
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:

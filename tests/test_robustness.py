@@ -15,7 +15,8 @@ import pytest
 
 pytest.importorskip("moderngl")
 
-from synth.config import ConfigError, load_robustness_config  # noqa: E402
+from synth.config import ConfigError  # noqa: E402
+from synth.robustness_config import load_robustness_config  # noqa: E402
 from synth.robustness import (FACTORS, SuiteMaker, load_suite_config, parse_occluder_level,  # noqa: E402
                               render_suite, suite_levels)
 from synth.runner import RunError  # noqa: E402
@@ -99,7 +100,7 @@ def check_one_factor(folder: Path, factor: str, n_levels: int) -> None:
 
 
 def test_every_configured_factor_is_implemented():
-    from synth.config import SUITE_FACTORS
+    from synth.robustness_config import SUITE_FACTORS
 
     assert set(FACTORS) == set(SUITE_FACTORS)
     assert {s.factor for s in load_robustness_config(PIPELINE).suites.values()} == set(SUITE_FACTORS)

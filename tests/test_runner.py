@@ -99,6 +99,28 @@ def test_refuses_other_config_and_other_plan(tmp_path):
     check_folder(out, 6)
 
 
+def test_a_manifest_never_reaches_outside_its_folder(tmp_path):
+    """Only plain shard-NNNNN.h5 names are accepted: an absolute or ../ entry is refused, naming the entry,
+    before anything is opened, hashed or set aside."""
+    import json
+
+    out = tmp_path / "a"
+    run(out, n=12)
+    victim = tmp_path / "victim.h5"
+    victim.write_bytes((out / "shard-00000.h5").read_bytes())
+    good = (out / "manifest.json").read_text()
+    for k, name in ((0, str(victim)), (1, "../victim.h5"), (0, "shard-00000.h5/../../victim.h5")):
+        m = json.loads(good)
+        m["shards"][k]["file"] = name
+        (out / "manifest.json").write_text(json.dumps(m))
+        with pytest.raises(RunError, match=rf"shards\[{k}\]\.file .*not a shard of this folder"):
+            run(out, n=12, verify=True)
+        with pytest.raises(ShardError, match=rf"shards\[{k}\]\.file"):
+            open_dataset(out)
+    assert victim.read_bytes() == (out / "shard-00000.h5").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "victim.h5"] and not list(out.glob("*.corrupt-*"))
+
+
 def test_refuses_to_resume_a_run_with_the_old_head_frame(tmp_path):
     """Renders from before the 3DDFA frame tilt (manifests without head_frame_version) label
     pitch 10 deg differently: resuming one must not mix the two."""
@@ -187,7 +209,7 @@ def test_inspect_and_preview_cli(tmp_path):
     with pytest.raises(ShardError, match=r"shard-00001\.h5.*fix: rerun"):
         from synth.dataset_report import inspect_dataset
         inspect_dataset(out)
-    assert main(["inspect", str(out)]) == 1
+    assert main(["inspect", str(out)]) == 2   # a damaged shard is a bad input: one line, exit 2
     assert (out / "shard-00000.h5").is_file() and len((out / "shard-00001.h5").read_bytes()) == len(before) // 3
 
 

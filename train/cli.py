@@ -26,12 +26,17 @@ import yaml
 
 
 def _kv(items: list[str] | None, what: str) -> dict:
+    from train.errors import FitError
+
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"train: {what} {item!r} must look like key=value")
-        out[key.strip()] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            raise FitError(f"{what} {item!r} must look like key=value")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise FitError(f"{what} {key.strip()}: cannot parse {value!r} ({str(exc).splitlines()[0]})") from None
     return out
 
 
@@ -97,29 +102,46 @@ def cmd_models(args) -> int:
 def cmd_fit(args) -> int:
     from train.engine import fit
 
-    res = fit(_fit_config(args, args.model, _kv(args.model_arg, "--model-arg")))
-    print(json.dumps({"out": str(res.out), "best_epoch": res.best_epoch + 1, "best_val_mae": res.best_score,
-                      "report": str(Path(res.out) / "report.md")}, indent=2))
+    cfg = _fit_config(args, args.model, _kv(args.model_arg, "--model-arg"))
+    res = fit(cfg)
+    print(json.dumps(_fit_summary(res, cfg, report=True), indent=2))
     return 0
+
+
+def _fit_summary(res, cfg, report: bool = False) -> dict:
+    """What `train fit` / `train distill` print: the best epoch counted from 1, its validation MAE (null
+    without --val: the best checkpoint is then the last epoch's) and the report."""
+    out = {"out": str(res.out), "best_epoch": res.best_epoch + 1, "best_val_mae": res.best_score if cfg.val else None}
+    if report and cfg.val:
+        out["report"] = str(Path(res.out) / "report.md")
+    return out
 
 
 def cmd_distill(args) -> int:
     from train.engine import fit
 
+    from train.errors import FitError
+
     teachers = [t for t in args.teachers.split(",") if t]
     if not teachers:
-        raise SystemExit("train distill: --teachers needs at least one run folder")
+        raise FitError("--teachers needs at least one run folder")
     model_cfg = {"student": args.student, "teachers": teachers, **_kv(args.model_arg, "--model-arg")}
-    res = fit(_fit_config(args, "distill", model_cfg))
-    print(json.dumps({"out": str(res.out), "best_epoch": res.best_epoch + 1, "best_val_mae": res.best_score}, indent=2))
+    cfg = _fit_config(args, "distill", model_cfg)
+    res = fit(cfg)
+    print(json.dumps(_fit_summary(res, cfg), indent=2))
     return 0
 
 
 def cmd_eval(args) -> int:
-    from train.engine import evaluate, load_model, pick_device
+    from train.engine import FitError, evaluate, load_model, pick_device
     from train.inputs import DataOptions, build_eval_sets
     from train.report import write_eval_report
 
+    for flag, value, low in (("--batch-size", args.batch_size, 1), ("--limit", args.limit, 1),
+                             ("--repeats", args.repeats, 1), ("--loader-workers", args.loader_workers, 0),
+                             ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            raise FitError(f"{flag} {value}: fix: give at least {low}")
     device = pick_device(args.device)
     model = load_model(args.run, args.which, device)
     if args.suite:
@@ -129,7 +151,7 @@ def cmd_eval(args) -> int:
         print(f"wrote {path}")
         return 0
     if not args.data:
-        raise SystemExit("train eval: give --data KIND:PATH (repeatable) or --suite DIR")
+        raise FitError("give --data KIND:PATH (repeatable) or --suite DIR")
     options = DataOptions(None if args.no_filter else 99.0, args.biwi_split, args.limit, args.aflw_split)
     if args.corrupt:
         from train.robustness_eval import evaluate_corrupted
@@ -170,9 +192,12 @@ def cmd_export(args) -> int:
 def cmd_demo(args) -> int:
     from train.demo import run_demo
 
-    box = [float(v) for v in args.box.split(",")] if args.box else None
+    try:
+        box = [float(v) for v in args.box.split(",")] if args.box else None
+    except ValueError:
+        box = []
     if box is not None and len(box) != 4:
-        raise SystemExit("train demo: --box takes x0,y0,x1,y1")
+        raise ValueError(f"--box {args.box!r}: fix: give four numbers x0,y0,x1,y1 (pixels)")
     path = run_demo(args.run, args.input, args.out, box=box, device=args.device)
     print(f"wrote {path}")
     return 0
@@ -234,17 +259,33 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean bad input or an unusable file/folder (one line, exit 2), not a bug."""
     from train.data.errors import DatasetError
-    from train.engine import FitError
+    from train.errors import FitError
     from train.models import ModelError
 
+    errors: list[type[BaseException]] = [FitError, ModelError, DatasetError, ValueError, OSError]
+    shards = sys.modules.get("synth.shards")   # imported only when synthetic shards were read
+    if shards is not None:
+        errors.append(shards.ShardError)
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (FitError, ModelError, DatasetError, ValueError, FileNotFoundError) as exc:
-        print(f"train {args.cmd}: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - input errors become one line; anything else is re-raised
+        if not isinstance(exc, _input_errors()):
+            raise
+        print(f"train {args.cmd}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":

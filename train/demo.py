@@ -10,6 +10,21 @@ from train.data.images import read_rgb
 from train.predict import Predictor, draw_pose
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+#: what an annotated image can be written as (OpenCV's encoders)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def check_output(source: Path, out: Path) -> None:
+    """ValueError naming ``out`` and the fix unless it is a file path of a type the demo writes for ``source``
+    (checked before any work)."""
+    video = source.suffix.lower() in VIDEO_SUFFIXES
+    wanted = VIDEO_SUFFIXES if video else IMAGE_SUFFIXES
+    example = out / f"{source.stem}-pose{wanted[0]}"
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; fix: give a file path, e.g. {example}")
+    if out.suffix.lower() not in wanted:
+        raise ValueError(f"--out {out}: {'a video' if video else 'an image'} is written as one of {', '.join(wanted)}; "
+                         f"fix: give e.g. {out.with_suffix(wanted[0])}")
 
 
 def run_demo(run: str | Path, source: str | Path, out: str | Path, box=None, device: str = "cpu") -> Path:
@@ -17,12 +32,14 @@ def run_demo(run: str | Path, source: str | Path, out: str | Path, box=None, dev
     source, out = Path(source), Path(out)
     if not source.is_file():
         raise FileNotFoundError(f"demo input {source} does not exist")
+    check_output(source, out)
     predictor = Predictor(run, device)
     out.parent.mkdir(parents=True, exist_ok=True)
     if source.suffix.lower() not in VIDEO_SUFFIXES:
         image = read_rgb(source)
         drawn = draw_pose(image, predictor.predict(image, box))
-        cv2.imwrite(str(out), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        if not cv2.imwrite(str(out), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"cannot write {out} (OpenCV's encoder failed); fix: check the folder is writable")
         return out
     cap = cv2.VideoCapture(str(source))
     if not cap.isOpened():
@@ -39,6 +56,9 @@ def run_demo(run: str | Path, source: str | Path, out: str | Path, box=None, dev
             if writer is None:
                 h, w = drawn.shape[:2]
                 writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                if not writer.isOpened():
+                    raise OSError(f"cannot write the video {out} (OpenCV's writer did not open); fix: check the "
+                                  "folder is writable")
             writer.write(cv2.cvtColor(np.ascontiguousarray(drawn), cv2.COLOR_RGB2BGR))
     finally:
         cap.release()

@@ -84,9 +84,13 @@ def fit_on_ray(cfg, log: Callable[[str], None] | None = None):
         from train.engine import FitError
 
         raise FitError(f"--num-workers needs Ray Train ({exc}); install it with: pip install 'ray[train]'") from exc
-    from train.engine import FitError, FitResult, read_checkpoint
+    from train.engine import FitError, FitResult, check_run_folder, read_checkpoint
 
     out = Path(cfg.out).resolve()
+    if not cfg.data:
+        raise FitError("no training data: give at least one --data KIND:PATH[:WEIGHT]")
+    cfg.check()
+    check_run_folder(out)
     if cfg.use_gpu and not cfg.ray_address and not torch.cuda.is_available():
         raise FitError("--use-gpu asked for, but this machine has no GPU; drop --use-gpu or pass --ray-address of a GPU cluster")
     started_here = not ray.is_initialized()
@@ -111,7 +115,7 @@ def fit_on_ray(cfg, log: Callable[[str], None] | None = None):
     finally:
         if started_here:   # leave no Ray instance behind: a later ray.init in this process gets its own env
             ray.shutdown()
-    state = read_checkpoint(out / "checkpoints" / "last.pt")
+    state = read_checkpoint(out / "checkpoints" / "last.pt", {"best": dict, "history": list})
     best = state["best"]
     result = FitResult(out, int(best["epoch"]), float(best["score"]), list(state["history"]))
     return result

@@ -12,6 +12,8 @@ then runs ``train_one_epoch`` / ``evaluate`` per epoch. The run folder
 * ``checkpoints/last.pt`` after every epoch (model, optimizer, scheduler,
   epoch, history, torch RNG state) and ``checkpoints/best.pt`` when the mean
   MAE on the first validation set improves (or every epoch without one);
+  tensors and plain values only, read back without unpickling any Python
+  object (``train.checkpoints``);
 * ``report.md`` with the final evaluation of ``best.pt`` and the curves.
 
 Determinism: weights are initialised after ``torch.manual_seed(seed)``; the
@@ -36,6 +38,7 @@ import math
 import os
 import sys
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -43,17 +46,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from train.checkpoints import (CHECKPOINT_FORMAT, RESUME_KEYS, checkpoint_path, read_checkpoint,
+                               write_checkpoint)
+from train.errors import CheckpointError, FitError
 from train.inputs import DataOptions, EvalSet, build_eval_sets, build_train_set, collate, default_augment, model_input
-from train.models import PoseModel, Recipe, create_model, get_recipe
+from train.models import ModelError, PoseModel, Recipe, create_model, get_recipe
+from train.models.registry import value_fits
 
-CHECKPOINT_FORMAT = 1
 #: FitConfig fields that do not change the result: a resumed run may change them.
 RUNTIME_FIELDS = ("out", "loader_workers", "device", "log_every", "progress", "num_workers", "use_gpu",
                   "ray_address", "val_limit")
-
-
-class FitError(RuntimeError):
-    """A fit that cannot start or continue (message names the file or option and the fix)."""
 
 
 @dataclass
@@ -71,8 +73,10 @@ class FitConfig:
     on CUDA. loader_workers: DataLoader processes. num_workers / use_gpu /
     ray_address: Ray Train (0 = this process). augment: training augmentation
     (real sources: flip + blur; synthetic sources: ``train.data.photo_augment.PhotoAugment``
-    with the field overrides in ``photo_augment``; the resolved values go to config.json). val_limit: cap per validation set (per epoch; the final report uses
-    all samples).
+    with the field overrides in ``photo_augment``; the resolved values go to config.json).
+    val_limit: cap per validation set (per epoch; the final report uses all samples). init: a run
+    folder (its ``last.pt``) or checkpoint file of the same model whose weights start the fit
+    (fine-tuning; the optimiser and schedule start fresh); None = the model's own initialisation.
     """
 
     model: str
@@ -113,10 +117,30 @@ class FitConfig:
         if unknown:
             raise FitError(f"unknown recipe field(s) {', '.join(unknown)}; known: "
                            f"{', '.join(f.name for f in dataclasses.fields(Recipe))}")
+        hints = typing.get_type_hints(Recipe)
+        declared = {f.name: f.type for f in dataclasses.fields(Recipe)}
+        for k, v in changes.items():
+            if not value_fits(v, hints[k]):
+                flag = f"--{k.replace('_', '-')}" if k in ("epochs", "batch_size", "lr") else f"--recipe {k}=VALUE"
+                raise FitError(f"recipe field {k}={v!r}: expected {declared[k]}; fix: {flag} of that type")
         for k in ("milestones", "betas"):
             if k in changes:
                 changes[k] = tuple(changes[k])
-        return dataclasses.replace(base, **changes)
+        recipe = dataclasses.replace(base, **changes)
+        for k in ("epochs", "batch_size", "step_size"):
+            if getattr(recipe, k) < 1:
+                raise FitError(f"recipe field {k}={getattr(recipe, k)}: fix: give at least 1")
+        if not 0 < recipe.lr < math.inf:
+            raise FitError(f"learning rate {recipe.lr}: fix: give --lr > 0")
+        return recipe
+
+    def check(self) -> None:
+        """FitError naming the option when a count or limit is out of range (before anything is written)."""
+        for name, low in (("seed", 0), ("epoch_size", 1), ("val_limit", 1), ("loader_workers", 0), ("num_workers", 0)):
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise FitError(f"--{name.replace('_', '-')} {value}: fix: give at least {low}")
+        self.resolved_recipe()
 
 
 @dataclass
@@ -279,9 +303,8 @@ def runtime_ms_per_image(model, dataset, device: torch.device, n: int = 20, warm
 
 def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, history: list[dict], cfg: FitConfig,
                     best: dict) -> None:
-    """Atomically write a checkpoint (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
+    """Atomically write a checkpoint (contents: ``train.checkpoints``; tensors and plain values only)."""
+    write_checkpoint(path, {
         "format": CHECKPOINT_FORMAT,
         "model_name": cfg.model,
         "model_cfg": cfg.model_cfg,
@@ -294,47 +317,35 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, history
         "config": dataclasses.asdict(cfg),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint dict on CPU; FitError naming the file when it is missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise FitError(f"checkpoint {path} not found; pass a run folder written by `train fit` or a .pt file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise FitError(f"checkpoint {path} cannot be read ({exc}); it may be truncated: rerun the fit "
-                       f"(it resumes from the last complete epoch) or delete the file") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
-        raise FitError(f"{path} is not a checkpoint of this toolkit (format {CHECKPOINT_FORMAT})")
-    return state
-
-
-def checkpoint_path(run: str | Path, which: str = "best") -> Path:
-    """A run folder's ``checkpoints/<which>.pt`` (or ``run`` itself when it is a file)."""
-    run = Path(run)
-    if run.is_file():
-        return run
-    path = run / "checkpoints" / f"{which}.pt"
-    if not path.is_file() and which == "best":
-        path = run / "checkpoints" / "last.pt"
-    return path
+    })
 
 
 def load_model(run: str | Path, which: str = "best", device: str | torch.device = "cpu") -> PoseModel:
-    """The model of a run folder (``best.pt``, else ``last.pt``) or checkpoint file, in eval mode."""
+    """The model of a run folder (``best.pt``, else ``last.pt``) or checkpoint file, in eval mode.
+
+    The weights come from the checkpoint alone: a ``pretrained`` path in its model_cfg (the
+    ImageNet file of the training machine) is not followed. CheckpointError names the file
+    when its model cannot be built or its weights do not fit.
+    """
     path = checkpoint_path(run, which)
     state = read_checkpoint(path)
-    name, model_cfg = state["model_name"], state.get("model_cfg", {})
+    name, model_cfg = state["model_name"], state["model_cfg"]
     if name == "distill":   # a distillation checkpoint holds the student only (train.distill)
         name, model_cfg = model_cfg.get("student", "ehpnet_r18"), model_cfg.get("student_cfg") or {}
-    model = create_model(name, **model_cfg)
-    model.load_state_dict(state["model"])
+        if not isinstance(name, str) or not isinstance(model_cfg, dict):
+            raise CheckpointError(f"checkpoint {path}: model_cfg's student / student_cfg are not a model name and "
+                                  "a mapping; the file is damaged or not written by `train fit`")
+    if model_cfg.get("pretrained") is not None:
+        model_cfg = dict(model_cfg, pretrained=None)
+    try:
+        model = create_model(name, **model_cfg)
+    except ModelError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path}: its weights do not fit model {name!r} "
+                              f"({str(exc).strip().splitlines()[0][:200]}); the file is damaged or was edited") from None
     model.checkpoint_path = str(path)
     return model.to(device).eval()
 
@@ -380,6 +391,33 @@ def _tensorboard(out: Path):
     return SummaryWriter(str(out / "tb"))
 
 
+#: what `train fit` may have written into its run folder before config.json (a run stopped that early)
+EARLY_RUN_ENTRIES = frozenset({"checkpoints", "tb", "ray", "history.csv"})
+
+
+def check_run_folder(out: Path) -> None:
+    """FitError unless ``out`` is new, empty, or a `train fit` run folder (``config.json`` with a ``fit``
+    mapping, or only what a fit writes before it): a fit never writes into another folder's files."""
+    if out.exists() and not out.is_dir():
+        raise FitError(f"--out {out} is a file; fix: give a folder (a new one, or a `train fit` run folder to resume)")
+    if not out.is_dir():
+        return
+    entries = sorted(p.name for p in out.iterdir())
+    config = out / "config.json"
+    if config.is_file():
+        try:
+            fit_cfg = json.loads(config.read_text()).get("fit")
+        except (OSError, ValueError, AttributeError):
+            fit_cfg = None
+        if isinstance(fit_cfg, dict):
+            return
+        raise FitError(f"--out {out}: its config.json was not written by `train fit` (no 'fit' settings), so it is "
+                       "not a run folder to resume; fix: choose a new or empty --out")
+    if not set(entries) <= EARLY_RUN_ENTRIES:
+        raise FitError(f"--out {out} is not empty and is not a `train fit` run folder (found "
+                       f"{', '.join(entries[:5])}{' ...' if len(entries) > 5 else ''}); fix: choose a new or empty --out")
+
+
 def prepare_run(cfg: FitConfig, log: Callable[[str], None]) -> dict | None:
     """Check the run folder: None for a new run, the last checkpoint dict to resume; refuse a different config."""
     out = Path(cfg.out)
@@ -390,12 +428,12 @@ def prepare_run(cfg: FitConfig, log: Callable[[str], None]) -> dict | None:
         if (out / "config.json").exists() and (out / "checkpoints").exists():
             log(f"{out}: no complete epoch yet, starting over")
         return None
-    state = read_checkpoint(last)
+    state = read_checkpoint(last, RESUME_KEYS)
     diff = _config_diff(state["config"], cfg)
     if diff:
         raise FitError(f"{out} holds a run with a different config ({', '.join(diff)} differ); "
                        f"use another --out, or delete {out} to start over")
-    log(f"{out}: resuming after epoch {state['epoch']}")
+    log(f"{out}: resuming after epoch {state['epoch'] + 1}")
     return state
 
 
@@ -415,9 +453,12 @@ def run_fit(cfg: FitConfig, log: Callable[[str], None] | None = None, dist=None)
     if not rank0:
         log = lambda msg: None  # noqa: E731
     out = Path(cfg.out)
-    recipe = cfg.resolved_recipe()
     if not cfg.data:
         raise FitError("no training data: give at least one --data KIND:PATH[:WEIGHT]")
+    cfg.check()
+    recipe = cfg.resolved_recipe()
+    if dist is None:   # under Ray Train the driver checked it (before Ray wrote <out>/ray)
+        check_run_folder(out)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
     device = dist.device if dist is not None else pick_device(cfg.device)

@@ -30,6 +30,8 @@ def export_onnx(run: str | Path, path: str | Path, which: str = "best", opset: i
     """Write ``path`` (.onnx) and its input description; with ``check``, compare onnxruntime to torch (1e-3 deg)."""
     from train.engine import FitError, load_model
 
+    if Path(path).is_dir():
+        raise FitError(f"--onnx {path} is a folder; fix: give a file path such as {Path(path) / 'model.onnx'}")
     model = load_model(run, which, "cpu")
     spec = model.input_spec
     W, H = spec.size

@@ -116,7 +116,7 @@ def evaluate_corrupted(model, entry: str, suite: str, device: torch.device, repo
     ``suite`` names a suite of ``pipeline.yaml``'s ``robustness:`` section; its factor must be an
     image-space one (occlusion, translation, blur, noise, JPEG, downsample).
     """
-    from synth.config import load_robustness_config
+    from synth.robustness_config import load_robustness_config
     from train.data.corruptions import CORRUPTIONS, corrupted_suite
     from train.report import write_robustness_report
 

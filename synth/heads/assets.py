@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -252,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tarball", type=Path, default=None)
     ap.add_argument("--force", action="store_true")
     a = ap.parse_args(argv)
-    root = install(a.root, a.tarball, a.force)
+    try:
+        root = install(a.root, a.tarball, a.force)
+    except (HeadBankError, OSError) as exc:   # a bad or unreadable tarball, no npm: one line, exit 2
+        print(f"synth.heads.assets: {exc}", file=sys.stderr)
+        return 2
     n = sum(1 for p in root.rglob("*") if p.is_file())
     print(f"{PACKAGE}@{VERSION}: {n} files under {root}")
     return 0

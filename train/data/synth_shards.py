@@ -65,6 +65,8 @@ class SynthShardReader:
         mod = _shards_module()
         try:
             self._data = mod.open_dataset(self.path) if self.path.is_dir() else mod.ShardReader(self.path)
+            if hasattr(self._data, "validate"):   # open every shard now: a damaged one stops a fit before it starts
+                self._data.validate()
         except DatasetError:
             raise
         except Exception as exc:
