@@ -84,3 +84,26 @@ def load_anny_model(cache_dir: str | Path | None = None):
     model.eval()
     _MODEL_CACHE[key] = model
     return model
+
+
+class one_torch_thread:
+    """Context: torch on one thread inside (the previous count restored after).
+
+    A blendshape sum over hundreds of shapes rounds differently when torch splits it over more
+    threads, so a bank built in-process (all cores) and one built in a Ray actor (one thread)
+    would give vertices that differ in their last bits -- and images that differ by a grey level.
+    The bank builds its identities inside this context, so a sample depends on (config, seed,
+    index) only, never on the thread count of the process that made it.
+    """
+
+    def __enter__(self):
+        import torch
+
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        torch.set_num_threads(self._threads)

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.heads import assets as _assets
-from synth.heads.anny_model import load_anny_model
+from synth.heads.anny_model import load_anny_model, one_torch_thread
 from synth.heads.bank import HeadBankError, check_identity
 from synth.heads.dressing import (
     OutfitRig,
@@ -145,15 +145,16 @@ class AnnyHeadBank:
         t0 = time.perf_counter()
         self._model = load_anny_model(cache_dir)
         self.timings = {"model_load_s": time.perf_counter() - t0}
-        t1 = time.perf_counter()
-        self._prepare_static()
-        self.timings["static_prep_s"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        self._heads: list[HeadMesh] = []
-        for start in range(0, self.pool_size, batch_size):
-            ids = list(range(start, min(self.pool_size, start + batch_size)))
-            self._heads.extend(self._build_batch(ids))
-        self.timings["pool_build_s"] = time.perf_counter() - t2
+        with one_torch_thread():   # the same vertices whatever the process's thread count
+            t1 = time.perf_counter()
+            self._prepare_static()
+            self.timings["static_prep_s"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            self._heads: list[HeadMesh] = []
+            for start in range(0, self.pool_size, batch_size):
+                ids = list(range(start, min(self.pool_size, start + batch_size)))
+                self._heads.extend(self._build_batch(ids))
+            self.timings["pool_build_s"] = time.perf_counter() - t2
         self._blend = None  # free the per-row blendshape copy
 
     # ------------------------------------------------------------------ protocol
