@@ -155,9 +155,9 @@ class OutfitRig:
 
     def __init__(self, root: Path, settings: OutfitSettings, to_row: np.ndarray, template: np.ndarray,
                  average: np.ndarray, align, region: BodyRegion, row_blend: np.ndarray | None,
-                 candidate: np.ndarray, to_frame, mouth_y: float) -> None:
+                 candidate: np.ndarray, to_frame, mouth_y: float, names: set[str] | None = None) -> None:
         self.settings = settings
-        items = wanted_items(settings)
+        items = [i for i in wanted_items(settings) if names is None or i.name in names]
         proxies = {i.name: load_proxy(root / i.folder / i.name / f"{i.name}.json", i.dimension) for i in items}
         missing = set()
         for px in proxies.values():

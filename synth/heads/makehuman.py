@@ -315,12 +315,14 @@ class AnnyHeadBank:
         self._eye_topo = topology(self._eye_proxy, eye_centre)
         self._brow_topo = {b: topology(px, lambda q: np.zeros_like(q)) for b, px in self._brow_proxies.items()}
         self._outfit = None
-        if wanted_items(outfit):
+        worn = {name for i in range(self.pool_size)
+                for name in draw_identity(self.seed, i, self._change_groups, self.settings).outfit.parts()}
+        if worn:
             helper_ok = ~np.isin(np.arange(nv), np.unique(faces[eyeballs]))
             self._outfit = OutfitRig(root, outfit, to_row, self._template_canon, full[0],
                                      lambda q: (q - o0[0]) @ R0[0].T, region,
                                      neck_blend(aligned) if outfit.body else None, helper_ok,
-                                     lambda q: q @ ANNY_TO_CANONICAL.T, float(lm[[62, 66], 1].mean()))
+                                     lambda q: q @ ANNY_TO_CANONICAL.T, float(lm[[62, 66], 1].mean()), worn)
 
         # Rows needed per identity: skin, landmarks, mirror pairs, ears, proxy references + scale pairs.
         from synth.heads.proxies import PART_DIMENSIONS

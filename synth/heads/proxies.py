@@ -100,8 +100,34 @@ def _part_scale(dimension: str, lookup: np.ndarray, reference: np.ndarray, body:
     return np.stack(out, axis=-1)
 
 
+def _face_layout(t: int, n_uv_layers: int) -> tuple[int, int, int | None]:
+    """(corners, codes per face including the type code, offset of the first UV layer's indices or None)
+    of three.js 3.1 face type ``t``."""
+    nv = 4 if t & 1 else 3
+    size = 1 + nv + bool(t & 2) + (n_uv_layers if t & 4 else 0)
+    uv_at = size if t & 8 else None
+    size += (nv * n_uv_layers if t & 8 else 0) + bool(t & 16) + (nv if t & 32 else 0) + bool(t & 64) \
+        + (nv if t & 128 else 0)
+    return nv, size, uv_at
+
+
 def _decode_faces(codes: list[int], n_uv_layers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decode three.js 3.1 face codes into (T, 3) vertex and (T, 3) UV indices (quads split)."""
+    """Decode three.js 3.1 face codes into (T, 3) vertex and (T, 3) UV indices (quads split).
+
+    When every face has the same type (the usual export) the codes are one (F, size) table and
+    decode in numpy; mixed types walk the list."""
+    if codes:
+        nv, size, uv_at = _face_layout(codes[0], n_uv_layers)
+        table = np.asarray(codes, np.int64)
+        if len(table) % size == 0 and np.all(table[::size] == codes[0]):
+            table = table.reshape(-1, size)
+            vs = table[:, 1:1 + nv]
+            uvs = table[:, uv_at:uv_at + nv] if uv_at is not None else vs
+            corners = [(0, 1, 2), (0, 2, 3)] if nv == 4 else [(0, 1, 2)]
+            # the same order as the walk: each face's triangles next to each other
+            tris = np.stack([vs[:, list(c)] for c in corners], axis=1).reshape(-1, 3)
+            uvt = np.stack([uvs[:, list(c)] for c in corners], axis=1).reshape(-1, 3)
+            return tris, uvt
     tris, uvt = [], []
     i, n = 0, len(codes)
     while i < n:
