@@ -136,6 +136,9 @@ class CameraConfig:
         sin(yaw) (3DDFA crops centre the head, so a turned face's box sits off centre: AFLW2000-3D
         0.42 at yaw < -45 deg, 0.59 at yaw > 45 deg).
     face_center_y: photo model: face-box centre height, fraction of the image height from the top.
+    photo_render_scale: photo model: range of the fraction of the output resolution the scene is
+        rasterised at before it is resampled (bilinear) to the output size: cameras and web photos
+        of lower native resolution (1 = render at the output size). Labels stay exact.
     """
 
     model: str = "sensor"
@@ -145,6 +148,7 @@ class CameraConfig:
     face_center_x: Range = (-0.03, 0.03)
     face_shift_yaw: float = 0.10
     face_center_y: Range = (0.595, 0.635)
+    photo_render_scale: Range = (1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -717,6 +721,8 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError("camera.face_height: keep within [0.05, 1] of the image height")
     if not (0.0 <= cfg.camera.face_center_y[0] and cfg.camera.face_center_y[1] <= 1.0):
         raise ConfigError("camera.face_center_y: keep within [0, 1] of the image height")
+    if not (0.1 <= cfg.camera.photo_render_scale[0] and cfg.camera.photo_render_scale[1] <= 1.0):
+        raise ConfigError("camera.photo_render_scale: keep within [0.1, 1] of the output resolution")
     if cfg.camera.model == "photo" and cfg.output.mode != "crop":
         raise ConfigError("camera.model: 'photo' frames the face, so output.mode must be 'crop'")
     fr = cfg.output.crop_head_fraction

@@ -193,7 +193,8 @@ def frame_face(cfg: SynthConfig, rotation: np.ndarray, translation: np.ndarray,
     distance, perspective included), so the scale follows the face's 3-D size; the principal point
     puts the projected box centre at
     (W * (0.5 + face_center_x + face_shift_yaw * sin(yaw)), H * face_center_y). Effect sizes (given
-    in sensor px) scale by the face's size against a face 1 m in front of the sensor (``px_scale``).
+    in sensor px) scale by the face's size against a face 1 m in front of the sensor (``px_scale``);
+    the scene is rasterised at ``camera.photo_render_scale`` of the output size.
     """
     c, out = cfg.camera, cfg.output
     W, H = float(out.width), float(out.height)
@@ -210,7 +211,9 @@ def frame_face(cfg: SynthConfig, rotation: np.ndarray, translation: np.ndarray,
     cy = H * v - f * 0.5 * (yn.min() + yn.max())
     # effect sizes are given in sensor px: scale them as a face of this size would be in the sensor at 1 m
     px_scale = (f * NOMINAL_FACE_HEIGHT_MM / z) / (cfg.sensor.fy * NOMINAL_FACE_HEIGHT_MM / 1000.0)
-    return Framing(Camera(int(out.width), int(out.height), float(f), float(f), float(cx), float(cy)), px_scale, 1.0)
+    render_scale = _uniform(rng, c.photo_render_scale)
+    return Framing(Camera(int(out.width), int(out.height), float(f), float(f), float(cx), float(cy)), px_scale,
+                   render_scale)
 
 
 def sample_translation(cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:

@@ -150,7 +150,7 @@ def test_photo_camera_puts_the_face_box_where_the_config_says():
     boxes = []
     for i in range(300):
         s = sample_scene(cfg, 0, i)
-        assert s.render_scale == 1.0 and s.camera.fx == s.camera.fy
+        assert c.photo_render_scale[0] <= s.render_scale <= c.photo_render_scale[1] and s.camera.fx == s.camera.fy
         assert c.distance_mm[0] <= s.head.translation[2] <= c.distance_mm[1]
         uv, _ = project_points(s.camera, s.head.rotation, s.head.translation, FACE_TEMPLATE_MM)
         pitch, yaw, roll = euler_from_rotation(s.head.rotation)
