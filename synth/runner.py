@@ -62,6 +62,7 @@ from pathlib import Path
 
 from synth.config import SynthConfig, config_hash, config_to_dict
 from synth.heads.head_frame import HEAD_FRAME_VERSION
+from synth.progress import progress_bar
 from synth.shards import (DEFAULT_COMPRESSION, MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_PATTERN, TMP_MARKER, ShardError,
                           ShardReader, ShardWriter, code_version, now_iso, read_manifest, sha256_file,
                           write_manifest)
@@ -410,7 +411,7 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
                   "config_hash": manifest["config_hash"], "code_version": code_version()}
     state = {"manifest": manifest, "failures": []}
     done_samples = sum(int(r["count"]) for r in manifest["shards"])
-    bar = _progress_bar(n, done_samples, progress)
+    bar = progress_bar(n, done_samples, progress)
 
     def record(rec: dict) -> None:
         m = state["manifest"]
@@ -448,41 +449,6 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
     dt = time.perf_counter() - t0
     rendered_samples = sum(e["count"] for e in todo)
     return RunResult(out, n, rendered, skipped, dt, rendered_samples / max(dt, 1e-9), state["manifest"])
-
-
-def _progress_bar(n: int, initial: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # a declared dependency, but never fail a render over a progress bar
-        return _PlainProgress(n, initial)
-    return tqdm(total=n, initial=initial, unit="sample", dynamic_ncols=True, smoothing=0.1,
-                desc="render", file=sys.stderr)
-
-
-class _PlainProgress:
-    """Minimal stand-in for tqdm: a line to stderr at most every 5 s."""
-
-    def __init__(self, total: int, initial: int):
-        self.total, self.n, self._n0 = total, initial, initial
-        self._t0 = self._last = time.perf_counter()
-
-    def update(self, k: int = 1) -> None:
-        self.n += k
-        now = time.perf_counter()
-        if now - self._last > 5 or self.n >= self.total:
-            rate = (self.n - self._n0) / max(now - self._t0, 1e-9)
-            eta = (self.total - self.n) / max(rate, 1e-9)
-            print(f"render {self.n}/{self.total} samples, {rate:.1f} samples/s, ETA {eta:.0f} s",
-                  file=sys.stderr, flush=True)
-            self._last = now
-
-    def refresh(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _describe_failure(entry: dict, exc: BaseException) -> str:
