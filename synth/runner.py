@@ -6,11 +6,16 @@ folder's manifest already lists (after checking them), and renders the rest:
 
 * ``workers`` 0 or 1, or one shard left to render, and no cluster: in this
   process, no Ray start-up (~8 s here; one shard has no second worker to use);
-* otherwise a pool of Ray actors (``ShardWorker``), each building one
+* otherwise a pool of Ray actors (:mod:`synth.ray_pool`), each building one
   SampleMaker (head bank + renderer + GL context) once, then rendering one
   shard per task, with up to ``QUEUE_DEPTH`` (2) tasks queued per actor so
   that it starts its next shard while the driver records the last one.
   Locally: ``ray.init(num_cpus=workers, include_dashboard=False)``.
+
+Every shard record in the manifest also says where it was rendered (``node_id``:
+the Ray node id, None in this process; ``host``) and which attempts failed
+before (``retried``: one line each, with the node and the error; empty when
+the first attempt succeeded).
 
 Both paths call the same :func:`render_shard` -> :func:`make_sample` code, so a
 sample's bytes depend only on (config, seed, index): ``--workers 1`` and
@@ -42,7 +47,9 @@ Cluster: ``address="auto"`` / ``ray://host:10001`` (or ``RAY_ADDRESS``) joins an
 existing Ray cluster; ``workers`` actors (default: the cluster's CPU count) are
 spread over it and each writes its shards directly into ``out``, so ``out``
 must be the same shared path (NFS, Lustre, ...) on every node; only the driver
-writes the manifest. Run one driver per output folder.
+writes the manifest. Run one driver per output folder. Every node must run the
+same version of this package (checked: a different one stops the run). A lost
+node's shards are rendered again on the nodes left (:mod:`synth.ray_pool`).
 
 Tests swap the sample maker by name: ``maker="synth.runner:sphere_sample_maker"``
 (procedural sphere heads, no head bank) -- a "module:function" string so Ray
@@ -56,6 +63,7 @@ import errno
 import importlib
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -63,6 +71,8 @@ from pathlib import Path
 from synth.config import SynthConfig, config_hash, config_to_dict
 from synth.heads.head_frame import HEAD_FRAME_VERSION
 from synth.progress import progress_bar
+from synth.ray_pool import ACTOR_LP_THREADS, QUEUE_DEPTH, run_on_ray  # noqa: F401 - re-exported
+from synth.run_errors import DiskError, RunError, SampleError, attempt_note, describe_failure
 from synth.shards import (DEFAULT_COMPRESSION, MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_PATTERN, TMP_MARKER, ShardError,
                           ShardReader, ShardWriter, code_version, now_iso, read_manifest, sha256_file,
                           write_manifest)
@@ -71,27 +81,7 @@ DEFAULT_MAKER = "synth.runner:make_sample_maker"
 DEFAULT_SHARD_SIZE = 1024
 #: errno values that retrying cannot fix: stop the run and say so.
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
-#: Shard tasks queued per Ray actor: 2 = the next shard starts while the driver records the last.
-QUEUE_DEPTH = 2
 
-
-class RunError(Exception):
-    """A run that cannot start or finish; the message names the folder/sample and the fix."""
-
-
-class SampleError(Exception):
-    """A sample that failed repeatedly: carries its index and seed."""
-
-    def __init__(self, index: int, seed: int, error: str):
-        super().__init__(f"sample index {index} (seed {seed}) failed: {error}")
-        self.index, self.seed, self.error = index, seed, error
-
-    def __reduce__(self):
-        return (SampleError, (self.index, self.seed, self.error))
-
-
-class DiskError(Exception):
-    """Writing the output failed for a reason a retry cannot fix (full, read-only, ...)."""
 
 
 # --- sample makers ----------------------------------------------------------------------------
@@ -130,13 +120,6 @@ def sphere_sample_maker(cfg: SynthConfig, seed: int):
     from synth.pipeline import SampleMaker
 
     return SampleMaker(cfg, seed, head_bank=SphereHeadBank(cfg.heads.pool_size))
-
-
-#: llvmpipe rasterizer threads per Ray actor unless LP_NUM_THREADS is set: "0" rasterizes in the
-#: actor's own thread. N actors on N cores would otherwise oversubscribe them (2 workers at 256x256:
-#: 237 vs 201 samples/s with 1 thread against llvmpipe's default in bench/render_speed.py), and the
-#: hand-off to a rasterizer thread costs ~0.3 ms per frame over "0" (bench/render_throughput.py).
-ACTOR_LP_THREADS = "0"
 
 
 def resolve_maker(name: str):
@@ -237,34 +220,16 @@ class _LocalWorker:
     def __init__(self, maker_name: str, cfg: SynthConfig, seed: int):
         self.cfg = cfg
         self.maker = resolve_maker(maker_name)(cfg, seed)
+        self.node_id: str | None = None  # the Ray node id when inside a Ray actor
 
     def render(self, out, entry, provenance, compression, progress=None):
-        return render_shard(self.maker, self.cfg, out, entry, provenance, compression, progress=progress)
+        rec = render_shard(self.maker, self.cfg, out, entry, provenance, compression, progress=progress)
+        return dict(rec, node_id=self.node_id, host=socket.gethostname())
 
     def close(self):
         close = getattr(self.maker, "close", None)
         if close:
             close()
-
-
-def _ray_worker_class():
-    import ray
-
-    @ray.remote(num_cpus=1, max_restarts=0)
-    class ShardWorker:
-        """Ray actor: builds the SampleMaker once, renders one shard per call."""
-
-        def __init__(self, maker_name, cfg, seed):
-            os.environ.setdefault("PYTHONUNBUFFERED", "1")
-            self.local = _LocalWorker(maker_name, cfg, seed)
-
-        def ready(self):
-            return renderer_info(self.local.maker)
-
-        def render(self, out, entry, provenance, compression):
-            return self.local.render(out, entry, provenance, compression)
-
-    return ShardWorker
 
 
 # --- the folder -------------------------------------------------------------------------------
@@ -431,8 +396,8 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
                 rendered = _run_local(cfg, out, todo, provenance, maker, retries, compression, record, bar,
                                       state, log)
             else:
-                rendered = _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar,
-                                    state, log, workers, address)
+                rendered = run_on_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar,
+                                      state, log, workers, address, _LocalWorker)
     except DiskError as exc:
         kept = len(state["manifest"]["shards"])
         raise RunError(f"{exc}; fix: free space / make {out} writable (or choose another --out), then rerun "
@@ -451,35 +416,17 @@ def render_run(cfg: SynthConfig, out: str | Path, n: int, shard_size: int = DEFA
     return RunResult(out, n, rendered, skipped, dt, rendered_samples / max(dt, 1e-9), state["manifest"])
 
 
-def _describe_failure(entry: dict, exc: BaseException) -> str:
-    cause = exc
-    while cause is not None and not isinstance(cause, SampleError):
-        cause = getattr(cause, "cause", None) or cause.__cause__
-    if isinstance(cause, SampleError):
-        return f"{entry['file']}: {cause}"
-    return f"{entry['file']} (indices {entry['start']}..{entry['stop'] - 1}): {type(exc).__name__}: {exc}"
-
-
-def _is_disk_error(exc: BaseException) -> DiskError | None:
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, DiskError):
-            return exc
-        exc = getattr(exc, "cause", None) or exc.__cause__
-        seen += 1
-    return None
-
-
 def _run_local(cfg, out, todo, provenance, maker, retries, compression, record, bar, state, log) -> int:
     worker = _LocalWorker(maker, cfg, cfg.seed)
     rendered = 0
     try:
         for entry in todo:
+            retried: list[str] = []
             for attempt in range(retries + 1):
                 try:
                     rec = worker.render(out, entry, provenance, compression,
                                         progress=bar.update if bar is not None else None)
-                    record(rec)
+                    record(dict(rec, retried=retried))
                     rendered += 1
                     break
                 except DiskError:
@@ -489,96 +436,10 @@ def _run_local(cfg, out, todo, provenance, maker, retries, compression, record, 
                         bar.n = sum(int(r["count"]) for r in state["manifest"]["shards"])
                         bar.refresh()
                     if attempt == retries:
-                        state["failures"].append(_describe_failure(entry, exc))
+                        state["failures"].append(describe_failure(entry, exc))
                     else:
                         log(f"{entry['file']}: attempt {attempt + 1} failed ({type(exc).__name__}: {exc}); retrying")
+                        retried.append(attempt_note(attempt, None, exc))
     finally:
         worker.close()
     return rendered
-
-
-def _remove_partial(out: Path, entry: dict) -> None:
-    """Remove the temporary files of ``entry``'s shard (only while no worker is writing that shard)."""
-    for p in Path(out).glob(f"{entry['file']}{TMP_MARKER}*"):
-        try:
-            p.unlink()
-        except OSError:
-            pass
-
-
-def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar, state, log,
-             workers, address) -> int:
-    import ray
-
-    started_here = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=True, configure_logging=False)
-        else:
-            # workers import synth from the same checkout as this driver (installed or not)
-            root = str(Path(__file__).resolve().parents[1])
-            pypath = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-            lp_threads = os.environ.get("LP_NUM_THREADS", ACTOR_LP_THREADS)
-            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=True,
-                     configure_logging=False, logging_level="ERROR",
-                     runtime_env={"env_vars": {"PYTHONPATH": pypath, "LP_NUM_THREADS": lp_threads}})
-        started_here = True
-    try:
-        if address and workers <= 0:
-            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        workers = max(1, min(workers, len(todo)))
-        Worker = _ray_worker_class()
-        # env for workers: the output dir must be visible at the same path; cwd importable
-        # Each actor gets up to QUEUE_DEPTH shard tasks at once (Ray runs an actor's calls in order), so
-        # it starts its next shard the moment one finishes instead of idling through the driver's
-        # round trip (result -> manifest write + fsync -> next submit).
-        inflight = {Worker.remote(maker, cfg, cfg.seed): 0 for _ in range(workers)}
-        pending: dict = {}
-        queue = [(e, 0) for e in todo]
-        rendered = 0
-
-        def submit():
-            while queue and inflight:
-                actor = min(inflight, key=inflight.get)
-                if inflight[actor] >= QUEUE_DEPTH:
-                    return
-                entry, attempt = queue.pop(0)
-                ref = actor.render.remote(str(out), entry, provenance, compression)
-                pending[ref] = (actor, entry, attempt)
-                inflight[actor] += 1
-
-        submit()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            actor, entry, attempt = pending.pop(ref)
-            if actor in inflight:
-                inflight[actor] -= 1
-            try:
-                rec = ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                disk = _is_disk_error(exc)
-                if disk is not None or "No space left" in str(exc) or "Read-only file system" in str(exc):
-                    raise DiskError(str(disk) if disk else f"cannot write {out}: {exc}") from None
-                if isinstance(exc, ray.exceptions.RayActorError):
-                    _remove_partial(out, entry)  # a dead worker cannot remove its temporary file
-                    if actor in inflight:  # replace a dead actor once, however many queued tasks fail with it
-                        log(f"{entry['file']}: worker died ({exc}); starting a new one")
-                        del inflight[actor]
-                        inflight[Worker.remote(maker, cfg, cfg.seed)] = 0
-                if attempt >= retries:
-                    state["failures"].append(_describe_failure(entry, exc))
-                else:
-                    log(f"{entry['file']}: attempt {attempt + 1} failed ({type(exc).__name__}); retrying")
-                    queue.append((entry, attempt + 1))
-                submit()
-                continue
-            submit()  # keep the actors busy before the (fsynced) manifest write
-            record(rec)
-            rendered += 1
-            if bar is not None:
-                bar.update(int(rec["count"]))
-        return rendered
-    finally:
-        if started_here:
-            ray.shutdown()
