@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except (FitError, ModelError, DatasetError, ValueError, FileNotFoundError) as exc:
         print(f"train {args.cmd}: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)   # 2: bad input; 1: a run that failed (e.g. a lost Ray node)
 
 
 if __name__ == "__main__":
