@@ -15,7 +15,8 @@ folder's manifest already lists (after checking them), and renders the rest:
 Every shard record in the manifest also says where it was rendered (``node_id``:
 the Ray node id, None in this process; ``host``) and which attempts failed
 before (``retried``: one line each, with the node and the error; empty when
-the first attempt succeeded).
+the first attempt succeeded). A shard adopted on resume (complete on disk but
+not yet listed when the driver died) says ``adopted: true``, with no node.
 
 Both paths call the same :func:`render_shard` -> :func:`make_sample` code, so a
 sample's bytes depend only on (config, seed, index): ``--workers 1`` and
@@ -328,7 +329,8 @@ def prepare_folder(cfg: SynthConfig, out: Path, n: int, shard_size: int, verify:
         if e["file"] not in listed and path.is_file():
             problem = _check_shard(out, dict(e, bytes=None), chash, False)
             if problem is None:
-                kept.append(dict(e, file=e["file"], bytes=path.stat().st_size, sha256=sha256_file(path)))
+                kept.append(dict(e, file=e["file"], bytes=path.stat().st_size, sha256=sha256_file(path), adopted=True,
+                                 node_id=None, host=None, retried=[]))  # who wrote it is not known
                 log(f"adopted complete shard {e['file']} missing from the manifest")
             else:
                 log(f"shard {e['file']}: {problem}; set aside as {_set_aside(path).name}")
