@@ -19,7 +19,8 @@ Clean-up without ``ray stop`` (which stops every Ray process of the user on the 
 people's clusters included): every process started for the cluster -- ``ray start``'s daemons, the
 raylets' workers, and drivers run with :attr:`env` -- inherits a marker environment variable
 unique to this cluster; :meth:`stop` sends SIGTERM, then SIGKILL, to exactly the processes whose
-environment holds it (read from ``/proc``, so Linux only), and removes the temporary folders.
+environment holds it (read from ``/proc``, so Linux only), and removes the temporary folders. A
+watchdog process does the same if the process that made the cluster dies without calling it.
 """
 from __future__ import annotations
 
@@ -140,6 +141,10 @@ class LocalCluster:
         self.env.pop("RAY_ADDRESS", None)
         self.nodes: list[Node] = []
         self.address = ""  # "127.0.0.1:PORT" of the head, once started
+        # stops the cluster if this process dies without stop() (SIGKILL, a crash): it carries the marker too
+        self._watchdog = subprocess.Popen([sys.executable, "-m", "synth.local_cluster", "--watch", str(os.getpid()),
+                                           self.marker, str(self.root) if self._own_root else ""], env=self.env, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     # -------------------------------------------------------------- nodes
     def add_node(self, timeout: float = 120.0) -> Node:
@@ -240,6 +245,7 @@ class LocalCluster:
             deadline = time.time() + wait
             while time.time() < deadline and self.pids():
                 time.sleep(0.1)
+        self._watchdog.poll()  # reap it (it was killed with the rest)
         left = self.pids()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -251,3 +257,31 @@ class LocalCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _watch(parent: int, marker: str, root: str) -> None:
+    """Wait for ``parent`` to end, then SIGKILL every process carrying ``marker`` and remove ``root`` (if given)."""
+    while True:
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            break
+        except PermissionError:
+            pass
+        time.sleep(1.0)
+    for _ in range(3):
+        for pid in marked_pids(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(1.0)
+    if root:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--watch":
+        _watch(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    else:
+        sys.exit("usage: python -m synth.local_cluster --watch PARENT_PID MARKER ROOT (started by LocalCluster)")
