@@ -277,7 +277,7 @@ def test_ray_worker_death_with_queued_shards_is_retried(tmp_path, monkeypatch):
     assert res.rendered_shards == 5
     check_folder(tmp_path / "run", 30)
     recs = {r["file"]: r for r in read_manifest(tmp_path / "run")["shards"]}
-    retried = sorted(f for f, r in recs.items() if r["retried"])  # shard 1, and the one queued behind it
-    assert retried[0] == "shard-00001.h5" and len(retried) <= 2, retried
+    retried = sorted(f for f, r in recs.items() if r["retried"])  # shard 1 and at most the other task on that actor
+    assert "shard-00001.h5" in retried and len(retried) <= 2, retried
     assert "ActorDiedError" in recs["shard-00001.h5"]["retried"][0]
     assert all(r["node_id"] and r["host"] for r in recs.values())
