@@ -166,6 +166,16 @@ def test_render_on_two_nodes_matches_one_worker(cluster, reference, tmp_path):
     assert shard_content(out) == shard_content(reference)                        # same bytes as one worker
 
 
+def test_render_with_more_workers_than_cpus_finishes_on_those_that_start(cluster, tmp_path):
+    """A third worker finds no free CPU: it never gets a shard, and the run does not wait for it."""
+    two_nodes(cluster)
+    out = tmp_path / "w3"
+    done = subprocess.run(_render_cmd(out, 3, cluster.address, n=200), cwd=REPO, env=cluster.env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len({r["node_id"] for r in check_folder(out, 200)["shards"]}) <= 2
+
+
 def test_render_finishes_on_the_head_when_a_node_is_lost(cluster, reference, tmp_path):
     head, second = two_nodes(cluster)
     out = tmp_path / "lost"
@@ -259,6 +269,16 @@ def test_train_on_two_nodes(cluster, reference, val_set, tmp_path):
     for r in rows:
         assert {r["worker0_node"], r["worker1_node"]} == {head.node_id, second.node_id}
     assert json.loads(done.stdout)["best_epoch"] >= 1
+
+
+def test_train_refuses_more_workers_than_the_cluster_has_cpus(cluster, reference, val_set, tmp_path):
+    two_nodes(cluster)
+    cmd = _fit_cmd(reference, val_set, tmp_path / "fit3", cluster.address, 1)
+    cmd[cmd.index("--num-workers") + 1] = "3"
+    done = subprocess.run(cmd, cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "train fit: error: the Ray cluster (127.0.0.1:") and "has 2 CPUs, --num-workers 3 needs 3" in done.stderr
 
 
 def test_train_fails_clearly_on_node_loss_and_resumes(cluster, reference, val_set, tmp_path):

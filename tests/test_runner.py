@@ -281,3 +281,12 @@ def test_ray_worker_death_with_queued_shards_is_retried(tmp_path, monkeypatch):
     assert "shard-00001.h5" in retried and len(retried) <= 2, retried
     assert "ActorDiedError" in recs["shard-00001.h5"]["retried"][0]
     assert all(r["node_id"] and r["host"] for r in recs.values())
+
+
+def test_workers_must_run_the_drivers_code_version():
+    from synth.ray_pool import same_code
+
+    assert same_code("headpose-synth 0.1.0+gabc123", "headpose-synth 0.1.0+gabc123")
+    assert same_code("headpose-synth 0.1.0+gabc123", "headpose-synth 0.1.0")     # an installed copy knows no commit
+    assert not same_code("headpose-synth 0.1.0+gabc123", "headpose-synth 0.1.0+gdef456")
+    assert not same_code("headpose-synth 0.1.0", "headpose-synth 0.2.0")
