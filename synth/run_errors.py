@@ -25,6 +25,7 @@ class DiskError(Exception):
 
 
 def describe_failure(entry: dict, exc: BaseException) -> str:
+    """One line for a shard that failed for good: the sample (index, seed) when one was the cause."""
     cause = exc
     while cause is not None and not isinstance(cause, SampleError):
         cause = getattr(cause, "cause", None) or cause.__cause__
@@ -34,6 +35,7 @@ def describe_failure(entry: dict, exc: BaseException) -> str:
 
 
 def is_disk_error(exc: BaseException) -> DiskError | None:
+    """The DiskError in ``exc``'s cause chain (Ray's ``cause`` included), if any."""
     seen = 0
     while exc is not None and seen < 8:
         if isinstance(exc, DiskError):

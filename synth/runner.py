@@ -84,7 +84,6 @@ DEFAULT_SHARD_SIZE = 1024
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
-
 # --- sample makers ----------------------------------------------------------------------------
 
 def make_sample_maker(cfg: SynthConfig, seed: int):
