@@ -10,10 +10,11 @@ For the cluster tests and benchmarks, and for trying the cluster path before ren
     # every process the cluster started is gone, even after an exception
 
 Each node is a separate ``ray start`` with its own ``--temp-dir`` (under ``root``), its own
-ports (probed free) and ``cpus`` CPUs; all listen on 127.0.0.1 only. Ray 2.5x turns on token
-authentication for ``ray start --head``: the cluster gets a fresh random token, passed to its nodes
-and, through :attr:`LocalCluster.env`, to drivers (``RAY_AUTH_MODE=token``, ``RAY_AUTH_TOKEN``), so
-it neither reads nor writes ``~/.ray/auth_token``.
+ports (probed free) and ``cpus`` CPUs, advertised as 127.0.0.1 (Ray still binds its servers on
+every interface). Ray 2.60 turns on token authentication for ``ray start --head``: the cluster
+gets a fresh random token, passed to its nodes and, through :attr:`LocalCluster.env`, to drivers
+(``RAY_AUTH_MODE=token``, ``RAY_AUTH_TOKEN``), so it neither reads nor writes ``~/.ray/auth_token``
+and nobody without the token can use it.
 
 Clean-up without ``ray stop`` (which stops every Ray process of the user on the machine, other
 people's clusters included): every process started for the cluster -- ``ray start``'s daemons, the
@@ -142,13 +143,14 @@ class LocalCluster:
         self.nodes: list[Node] = []
         self.address = ""  # "127.0.0.1:PORT" of the head, once started
         # stops the cluster if this process dies without stop() (SIGKILL, a crash): it carries the marker too
-        self._watchdog = subprocess.Popen([sys.executable, "-m", "synth.local_cluster", "--watch", str(os.getpid()),
-                                           self.marker, str(self.root) if self._own_root else ""], env=self.env, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        watch = [sys.executable, "-m", "synth.local_cluster", "--watch", str(os.getpid()), self.marker,
+                 str(self.root) if self._own_root else ""]
+        self._watchdog = subprocess.Popen(watch, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
 
     # -------------------------------------------------------------- nodes
     def add_node(self, timeout: float = 120.0) -> Node:
-        """Start one more node (the first is the head); returns it once Ray lists it alive."""
+        """Start one more node (the first is the head); returns it once its raylet runs (with its node id)."""
         idx = len(self.nodes)
         temp = self.root / f"n{idx}"
         temp.mkdir(parents=True, exist_ok=True)
