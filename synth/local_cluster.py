@@ -206,28 +206,6 @@ class LocalCluster:
         os.kill(pid, sig)
         return pid
 
-    def alive_node_ids(self) -> set[str]:
-        """Ids of the nodes the head lists as alive (asked through a separate Python process)."""
-        code = ("import ray, json; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
-                "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))" % self.address)
-        proc = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            raise ClusterError(f"cannot list the nodes: {proc.stderr.strip().splitlines()[-1:]}")
-        import json
-
-        return set(json.loads(proc.stdout.strip().splitlines()[-1]))
-
-    def wait_nodes_alive(self, n: int, timeout: float = 60.0) -> set[str]:
-        """Wait until exactly ``n`` nodes are alive (e.g. after :meth:`kill_node`, until Ray noticed)."""
-        deadline = time.time() + timeout
-        while True:
-            alive = self.alive_node_ids()
-            if len(alive) == n or time.time() > deadline:
-                if len(alive) != n:
-                    raise ClusterError(f"{len(alive)} nodes alive after {timeout:.0f} s, expected {n}")
-                return alive
-            time.sleep(1.0)
-
     # -------------------------------------------------------------- teardown
     def pids(self) -> list[int]:
         """Every live process started for this cluster (nodes, workers, drivers run with :attr:`env`)."""
