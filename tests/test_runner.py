@@ -312,3 +312,17 @@ def test_workers_must_run_the_drivers_code_version():
     assert same_code("headpose-synth 0.1.0+gabc123", "headpose-synth 0.1.0")     # an installed copy knows no commit
     assert not same_code("headpose-synth 0.1.0+gabc123", "headpose-synth 0.1.0+gdef456")
     assert not same_code("headpose-synth 0.1.0", "headpose-synth 0.2.0")
+
+
+def test_ray_task_errors_are_reported_as_the_original_one_line():
+    """A shard's retry note and failure line name the error the task raised, not Ray's coloured remote traceback."""
+    from ray.exceptions import RayTaskError
+
+    from synth.run_errors import attempt_note, describe_failure, task_error
+
+    cause = ValueError("bad value\nsecond line")
+    exc = RayTaskError("ShardWorker.render", "\x1b[36mray::ShardWorker.render()\x1b[39m\nTraceback ...", cause)
+    assert task_error(exc) is cause and task_error(cause) is cause
+    assert attempt_note(0, "abcdef0123456789", exc) == "attempt 1 on node abcdef012345: ValueError: bad value"
+    entry = {"file": "shard-00001.h5", "start": 6, "stop": 12}
+    assert describe_failure(entry, exc) == "shard-00001.h5 (indices 6..11): ValueError: bad value"
