@@ -1,9 +1,15 @@
 """Render throughput on this machine, in one run: raster-only ceiling, full pipeline with 1 and 2
-workers (render + effects + shard write, through `synth.runner.render_run`), bytes per sample, reader
-samples/s per core, where a sample's CPU time goes, and the extrapolated wall time for 300,000 samples.
+workers (render + effects + shard write, through `synth.runner.render_run`), the same run on a real
+Ray cluster of 1 and then 2 nodes (`ray start`, one CPU each, `synth render --address`), bytes per
+sample, reader samples/s per core, where a sample's CPU time goes (and the share outside the
+rasterizer), and the extrapolated wall time for 300,000 samples.
 
-    .venv/bin/python bench/render_throughput.py [--n 600] [--size 256] [--maker synth.runner:sphere_sample_maker]
-                                                [--no-stages]
+    .venv/bin/python bench/render_throughput.py [--n 600] [--size 256] [--preset faces]
+                                                [--maker synth.runner:sphere_sample_maker] [--no-stages] [--no-nodes]
+
+Targets (issue #24): >= 250 samples/s with 2 workers at 256^2 on the 2-core CI machine; >= 1.8x from
+1 to 2 workers and from 1 to 2 nodes; the CPU outside the rasterizer is reported, with no target.
+A realism feature (hair, clothes, accessories) must keep the 2-worker figure >= 250 samples/s.
 
 The default maker uses the real MakeHuman heads, renderer and effects;
 pass --maker synth.runner:sphere_sample_maker for procedural sphere heads (no head-bank build).
@@ -23,12 +29,18 @@ How each figure is taken:
   (``--pool``), so each is drawn ~30 times per worker: in a real run (300 identities, 300,000
   samples) a head is drawn ~500 times per worker and its first-use cost is ~0.05 ms per
   sample, where a pool of 50 here put ~3 ms per sample of it into the median shard.
+* nodes: a `synth.local_cluster.LocalCluster` on this machine (so both nodes share its cores: with
+  one CPU each, the 2-node figure measures Ray's scheduling over nodes, not more hardware); the same
+  ``render_run`` as a ``synth render --address`` command, first with the head alone, then with a
+  second node added, into fresh folders. "steady" = the sum over nodes of each node's median
+  per-shard rate (the manifest names each shard's node).
 * reader: one core (pinned), shuffled single-sample reads of the 2-worker run through
   ``open_dataset`` (``ds[i]``: images + labels + params) and through the training adapter
   ``SynthShardReader`` (images + labels as ``Sample``), then whole-shard ``read_batch``;
   best of two passes each.
 * stages (in this process, CPU time per sample: thread time, render as process time so llvmpipe's
-  threads count): scene sampling, render, effects, labels, shard append, shard close.
+  threads count): scene sampling, render, effects, labels, shard append, shard close; "outside the
+  rasterizer" = everything but render, as a share of the total.
 """
 from __future__ import annotations
 
@@ -36,6 +48,7 @@ import argparse
 import multiprocessing as mp
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth.runner import ACTOR_LP_THREADS  # noqa: E402
 
-TARGETS = {"pipeline_2w": 250.0, "ceiling_ratio": 0.8, "scaling": 1.8, "kb": 100.0, "reader": 2000.0}
+TARGETS = {"pipeline_2w": 250.0, "scaling": 1.8, "node_scaling": 1.8, "kb": 100.0, "reader": 2000.0}
 
 
 def _cfg(args):
@@ -99,6 +112,39 @@ def pipeline(args, workers, out):
     # steady state: sum of per-worker shard rates (excludes Ray / maker start-up)
     steady = workers * sorted(per)[len(per) // 2] if workers > 1 else sorted(per)[len(per) // 2]
     return wall, steady, res
+
+
+def nodes_run(args, tmp: Path) -> dict[int, tuple[float, float]]:
+    """{nodes: (steady samples/s, samples/s incl. start-up)} for the same run on a 1- then 2-node cluster."""
+    from synth.local_cluster import LocalCluster
+    from synth.shards import read_manifest
+
+    root = Path(__file__).resolve().parents[1]
+    out = {}
+    with LocalCluster(cpus=1) as cluster:
+        for nodes in (1, 2):
+            while len(cluster.nodes) < nodes:
+                cluster.add_node()
+            folder = tmp / f"nodes{nodes}"
+            cmd = [sys.executable, "-m", "synth.cli", "render", "--config", str(root / "pipeline.yaml"),
+                   "--n", str(args.n), "--shard-size", str(args.shard_size), "--out", str(folder),
+                   "--workers", str(nodes), "--address", cluster.address, "--maker", args.maker, "--no-progress",
+                   "--set", f"output.width={args.size}", "--set", f"output.height={args.size}",
+                   "--set", f"heads.pool_size={args.pool}"] + (["--preset", args.preset] if args.preset else [])
+            t = time.perf_counter()
+            done = subprocess.run(cmd, cwd=root, env=cluster.env, capture_output=True, text=True)
+            wall = time.perf_counter() - t
+            if done.returncode != 0:
+                raise SystemExit(f"render on {nodes} node(s) failed:\n{done.stderr[-2000:]}")
+            per_node: dict = {}
+            for r in read_manifest(folder)["shards"]:
+                per_node.setdefault(r["node_id"], []).append(r["count"] / r["seconds"])
+            steady = sum(sorted(v)[len(v) // 2] for v in per_node.values())
+            out[nodes] = (steady, args.n / wall)
+            print(f"cluster, {nodes} node(s) x 1 CPU: {steady:.0f} samples/s steady "
+                  f"({args.n / wall:.0f} samples/s incl. start-up, {wall:.1f} s wall; shards per node "
+                  f"{sorted(len(v) for v in per_node.values())})", flush=True)
+    return out
 
 
 def _pin_one_core() -> None:
@@ -204,6 +250,7 @@ def main():
     p.add_argument("--preset", default=None)
     p.add_argument("--maker", default="synth.runner:make_sample_maker")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage CPU profile")
+    p.add_argument("--no-nodes", action="store_true", help="skip the 1- vs 2-node cluster runs")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-render-"))
     try:
@@ -231,19 +278,29 @@ def main():
               f"({1e3 / single:.3f} ms), {adapted:.0f} samples/s random SynthShardReader[i] "
               f"({1e3 / adapted:.3f} ms), {batch:.0f} samples/s whole-shard batches")
         print(f"1 -> 2 workers: {rows[2] / rows[1]:.2f}x; pipeline / raster ceiling: {rows[2] / r2:.2f} (2 workers), "
-              f"{rows[1] / r1:.2f} (1 worker)")
+              f"{rows[1] / r1:.2f} (1 worker) (for information: no target)")
+        nodes = None if args.no_nodes else nodes_run(args, tmp)
+        if nodes:
+            print(f"1 -> 2 nodes: {nodes[2][0] / nodes[1][0]:.2f}x steady ({nodes[2][1] / nodes[1][1]:.2f}x incl. "
+                  "start-up; both nodes on this one machine)")
         print(f"300,000 samples: {300000 / rows[2] / 3600:.2f} h with 2 workers "
               f"({300000 / rows[1] / 3600:.2f} h with 1); {300000 * size / 1e9:.1f} GB")
         if not args.no_stages:
             st = stages(args, min(args.n, 300))
             total = sum(st.values())
+            outside = total - st["render (process CPU)"]
             print("CPU ms per sample, one process: " + ", ".join(f"{k} {v:.3f}" for k, v in st.items())
                   + f"; total {total:.3f} (render {100 * st['render (process CPU)'] / total:.0f} %)")
-        ok = {"pipeline_2w": rows[2] >= TARGETS["pipeline_2w"], "ceiling_ratio": rows[2] / r2 >= TARGETS["ceiling_ratio"],
-              "scaling": rows[2] / rows[1] >= TARGETS["scaling"], "kb": size / 1024 <= TARGETS["kb"],
-              "reader": single >= TARGETS["reader"], "reader (adapter)": adapted >= TARGETS["reader"]}
-        print("targets: >= 250 samples/s (2 workers), >= 0.8 x raster ceiling, >= 1.8x scaling, <= 100 KB/sample, "
-              ">= 2000 reads/s/core -- " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in ok.items()))
+            print(f"outside the rasterizer (sampling + effects + labels + shard write): {outside:.3f} ms per sample, "
+                  f"{100 * outside / total:.0f} % of the whole")
+        ok = {"pipeline_2w": rows[2] >= TARGETS["pipeline_2w"], "scaling": rows[2] / rows[1] >= TARGETS["scaling"],
+              "kb": size / 1024 <= TARGETS["kb"], "reader": single >= TARGETS["reader"],
+              "reader (adapter)": adapted >= TARGETS["reader"]}
+        if nodes:
+            ok["node_scaling"] = nodes[2][0] / nodes[1][0] >= TARGETS["node_scaling"]
+        print("targets: >= 250 samples/s (2 workers), >= 1.8x from 1 to 2 workers and from 1 to 2 nodes, "
+              "<= 100 KB/sample, >= 2000 reads/s/core -- " + ", ".join(f"{k} {'met' if v else 'NOT met'}"
+                                                                       for k, v in ok.items()))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

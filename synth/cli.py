@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from synth.config import ConfigError
     from synth.heads.bank import HeadBankError
-    from synth.run_folder import RunError
+    from synth.run_errors import RunError
     from synth.shards import ShardError
 
     args = build_parser().parse_args(argv)

@@ -6,7 +6,8 @@ is left to render (:class:`Prepared`):
 * a new or empty folder gets a ``manifest.json`` claiming it for this config and plan;
 * a folder with a manifest is resumed: listed shards are checked (present, same size, opens,
   right count, range and config hash; ``verify`` also compares sha256), bad ones set aside as
-  ``*.corrupt-<time>``, complete shards a crash left unlisted adopted, stale ``*.tmp-*``
+  ``*.corrupt-<time>``, complete shards a crash left unlisted adopted (listed with
+  ``adopted: true`` and no node or host: who wrote them is not known), stale ``*.tmp-*``
   files removed. Another config, head frame, ``--n`` or ``--shard-size`` is refused, naming
   the keys that differ and the fix;
 * a manifest that lists no shard, in a folder without shard files, is the claim of a run
@@ -25,24 +26,9 @@ from pathlib import Path
 
 from synth.config import SynthConfig, config_hash, config_to_dict
 from synth.heads.head_frame import HEAD_FRAME_VERSION
+from synth.run_errors import RunError
 from synth.shards import (MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_NAME, SHARD_PATTERN, TMP_MARKER, ShardError,
                           ShardReader, code_version, now_iso, read_manifest, sha256_file, write_manifest)
-
-
-class RunError(Exception):
-    """A run that cannot start or finish; the message names the folder/sample and the fix.
-
-    ``exit_code``: what the CLI exits with: 2 for a bad input or an unusable folder or disk
-    (fix it and rerun), 1 for shards that failed (:class:`ShardsFailed`).
-    """
-
-    exit_code = 2
-
-
-class ShardsFailed(RunError):
-    """Some shards kept failing after their retries (the others finished and are kept)."""
-
-    exit_code = 1
 
 
 @dataclass
@@ -199,7 +185,8 @@ def prepare_folder(cfg: SynthConfig, out: Path, n: int, shard_size: int, verify:
         if e["file"] not in listed and path.is_file():
             problem = check_shard(out, dict(e, bytes=None), chash, False)
             if problem is None:
-                kept.append(dict(e, file=e["file"], bytes=path.stat().st_size, sha256=sha256_file(path)))
+                kept.append(dict(e, file=e["file"], bytes=path.stat().st_size, sha256=sha256_file(path), adopted=True,
+                                 node_id=None, host=None, retried=[]))  # who wrote it is not known
                 log(f"adopted complete shard {e['file']} missing from the manifest")
             else:
                 log(f"shard {e['file']}: {problem}; set aside as {set_aside(path).name}")

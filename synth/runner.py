@@ -6,11 +6,17 @@ folder's manifest already lists (after checking them), and renders the rest:
 
 * ``workers`` 0 or 1, or one shard left to render, and no cluster: in this
   process, no Ray start-up (~8 s here; one shard has no second worker to use);
-* otherwise a pool of Ray actors (``ShardWorker``), each building one
+* otherwise a pool of Ray actors (:mod:`synth.ray_pool`), each building one
   SampleMaker (head bank + renderer + GL context) once, then rendering one
   shard per task, with up to ``QUEUE_DEPTH`` (2) tasks queued per actor so
   that it starts its next shard while the driver records the last one.
   Locally: ``ray.init(num_cpus=workers, include_dashboard=False)``.
+
+Every shard record in the manifest also says where it was rendered (``node_id``:
+the Ray node id, None in this process; ``host``) and which attempts failed
+before (``retried``: one line each, with the node and the error; empty when
+the first attempt succeeded). A shard adopted on resume (complete on disk but
+not yet listed when the driver died) says ``adopted: true``, with no node.
 
 Both paths call the same :func:`render_shard` -> :func:`make_sample` code, so a
 sample's bytes depend only on (config, seed, index): ``--workers 1`` and
@@ -44,14 +50,17 @@ Ray actors are reported as the original exception, without Ray's traceback text.
 
 Ghosts: each actor of a local Ray watches its driver's process and exits within
 ``DRIVER_POLL_S`` when the driver is gone (killed), so no shard is written into
-``out`` after its driver died and a rerun never races with the old run's actors.
-On a cluster, Ray's own fate sharing ends a dead driver's actors.
+``out`` after its driver died and a rerun never races with the old run's actors
+(:mod:`synth.ray_pool`). On a cluster, Ray's own fate sharing ends a dead
+driver's actors.
 
 Cluster: ``address="auto"`` / ``ray://host:10001`` (or ``RAY_ADDRESS``) joins an
 existing Ray cluster; ``workers`` actors (default: the cluster's CPU count) are
 spread over it and each writes its shards directly into ``out``, so ``out``
 must be the same shared path (NFS, Lustre, ...) on every node; only the driver
-writes the manifest. Run one driver per output folder.
+writes the manifest. Run one driver per output folder. Every node must run the
+same version of this package (checked: a different one stops the run). A lost
+node's shards are rendered again on the nodes left (:mod:`synth.ray_pool`).
 
 Tests swap the sample maker by name: ``maker="synth.runner:sphere_sample_maker"``
 (procedural sphere heads, no head bank) -- a "module:function" string so Ray
@@ -65,42 +74,23 @@ import errno
 import importlib
 import json
 import os
-import re
+import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
-from synth.config import ConfigError, SynthConfig, config_to_dict
-from synth.heads.bank import HeadBankError
-from synth.run_folder import RunError, ShardsFailed, prepare_folder, withdraw_claim
-from synth.shards import DEFAULT_COMPRESSION, TMP_MARKER, ShardWriter, code_version, now_iso, write_manifest
+from synth.config import SynthConfig, config_to_dict
+from synth.progress import progress_bar
+from synth.ray_pool import ACTOR_LP_THREADS, DRIVER_POLL_S, QUEUE_DEPTH, run_on_ray  # noqa: F401 - re-exported
+from synth.run_errors import (CONFIG_ERRORS, DiskError, RunError, SampleError, ShardsFailed, attempt_note,
+                              describe_failure)
+from synth.run_folder import prepare_folder, withdraw_claim
+from synth.shards import DEFAULT_COMPRESSION, ShardWriter, code_version, now_iso, write_manifest
 
 DEFAULT_MAKER = "synth.runner:make_sample_maker"
 DEFAULT_SHARD_SIZE = 1024
 #: errno values that retrying cannot fix: stop the run and say so.
 DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
-#: Shard tasks queued per Ray actor: 2 = the next shard starts while the driver records the last.
-QUEUE_DEPTH = 2
-#: Seconds between an actor's checks that its (local) driver process is still alive.
-DRIVER_POLL_S = 0.1
-#: Errors that mean the run's configuration is wrong: raised as they are, never retried.
-CONFIG_ERRORS = (ConfigError, HeadBankError, RunError)
-
-
-class SampleError(Exception):
-    """A sample that failed repeatedly: carries its index and seed."""
-
-    def __init__(self, index: int, seed: int, error: str):
-        super().__init__(f"sample index {index} (seed {seed}) failed: {error}")
-        self.index, self.seed, self.error = index, seed, error
-
-    def __reduce__(self):
-        return (SampleError, (self.index, self.seed, self.error))
-
-
-class DiskError(Exception):
-    """Writing the output failed for a reason a retry cannot fix (full, read-only, ...)."""
 
 
 # --- sample makers ----------------------------------------------------------------------------
@@ -139,13 +129,6 @@ def sphere_sample_maker(cfg: SynthConfig, seed: int):
     from synth.pipeline import SampleMaker
 
     return SampleMaker(cfg, seed, head_bank=SphereHeadBank(cfg.heads.pool_size))
-
-
-#: llvmpipe rasterizer threads per Ray actor unless LP_NUM_THREADS is set: "0" rasterizes in the
-#: actor's own thread. N actors on N cores would otherwise oversubscribe them (2 workers at 256x256:
-#: 237 vs 201 samples/s with 1 thread against llvmpipe's default in bench/render_speed.py), and the
-#: hand-off to a rasterizer thread costs ~0.3 ms per frame over "0" (bench/render_throughput.py).
-ACTOR_LP_THREADS = "0"
 
 
 def resolve_maker(name: str):
@@ -191,7 +174,7 @@ def renderer_info(maker) -> tuple[str, str]:
 
 def render_shard(maker, cfg: SynthConfig, out: str | Path, entry: dict, provenance: dict,
                  compression: str = DEFAULT_COMPRESSION, sample_retries: int = 2, progress=None) -> dict:
-    """Render ``entry`` (from :func:`plan_shards`) into ``out``; returns its manifest record.
+    """Render ``entry`` (from :func:`synth.run_folder.plan_shards`) into ``out``; returns its manifest record.
 
     Raises SampleError (a sample failed ``sample_retries + 1`` times) or DiskError.
     """
@@ -231,84 +214,16 @@ class _LocalWorker:
     def __init__(self, maker_name: str, cfg: SynthConfig, seed: int):
         self.cfg = cfg
         self.maker = resolve_maker(maker_name)(cfg, seed)
+        self.node_id: str | None = None  # the Ray node id when inside a Ray actor
 
     def render(self, out, entry, provenance, compression, progress=None):
-        return render_shard(self.maker, self.cfg, out, entry, provenance, compression, progress=progress)
+        rec = render_shard(self.maker, self.cfg, out, entry, provenance, compression, progress=progress)
+        return dict(rec, node_id=self.node_id, host=socket.gethostname())
 
     def close(self):
         close = getattr(self.maker, "close", None)
         if close:
             close()
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` (/proc/PID/stat field 22): tells it from a later one with its pid."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def driver_alive(pid: int, start: str | None) -> bool:
-    """True while process ``pid`` (started at ``start``, see :func:`_process_start`) runs and is no zombie."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return False
-    except (OSError, IndexError):   # no /proc: whether the pid exists at all
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
-    return fields[0] != "Z" and (start is None or fields[19] == start)
-
-
-def _exit_when_driver_dies(pid: int, start: str | None) -> None:
-    """In a Ray actor: a daemon thread that ends this process once the driver process is gone."""
-    def watch():
-        while driver_alive(pid, start):
-            time.sleep(DRIVER_POLL_S)
-        os._exit(1)   # mid-shard: the temporary file stays, and the next run removes it
-
-    threading.Thread(target=watch, name="driver-watch", daemon=True).start()
-
-
-def _ray_worker_class():
-    import ray
-
-    @ray.remote(num_cpus=1, max_restarts=0)
-    class ShardWorker:
-        """Ray actor: builds the SampleMaker once, renders one shard per call.
-
-        A configuration error while building it is kept and raised by every call (so the driver
-        gets the error itself instead of a dead actor); ``driver``: (pid, start) of a driver on this
-        machine to outlive by at most DRIVER_POLL_S, or None.
-        """
-
-        def __init__(self, maker_name, cfg, seed, driver=None):
-            os.environ.setdefault("PYTHONUNBUFFERED", "1")
-            if driver is not None:
-                _exit_when_driver_dies(*driver)
-            self.local, self.error = None, None
-            try:
-                self.local = _LocalWorker(maker_name, cfg, seed)
-            except CONFIG_ERRORS as exc:
-                self.error = exc
-
-        def ready(self):
-            if self.error is not None:
-                raise self.error
-            return renderer_info(self.local.maker)
-
-        def render(self, out, entry, provenance, compression):
-            if self.error is not None:
-                raise self.error
-            return self.local.render(out, entry, provenance, compression)
-
-    return ShardWorker
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -360,7 +275,7 @@ def _render(cfg, out, n, prepared, workers, address, maker, retries, compression
                   "config_hash": manifest["config_hash"], "code_version": code_version()}
     state = {"manifest": manifest, "failures": []}
     done_samples = sum(int(r["count"]) for r in manifest["shards"])
-    bar = _progress_bar(n, done_samples, progress)
+    bar = progress_bar(n, done_samples, progress)
 
     def record(rec: dict) -> None:
         m = state["manifest"]
@@ -379,8 +294,8 @@ def _render(cfg, out, n, prepared, workers, address, maker, retries, compression
                 rendered = _run_local(cfg, out, todo, provenance, maker, retries, compression, record, bar,
                                       state, log)
             else:
-                rendered = _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar,
-                                    state, log, workers, address)
+                rendered = run_on_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar,
+                                      state, log, workers, address, _LocalWorker)
     except DiskError as exc:
         kept = len(state["manifest"]["shards"])
         raise RunError(f"{exc}; fix: free space / make {out} writable (or choose another --out), then rerun "
@@ -399,86 +314,17 @@ def _render(cfg, out, n, prepared, workers, address, maker, retries, compression
     return RunResult(out, n, rendered, skipped, dt, rendered_samples / max(dt, 1e-9), state["manifest"])
 
 
-def _progress_bar(n: int, initial: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # a declared dependency, but never fail a render over a progress bar
-        return _PlainProgress(n, initial)
-    return tqdm(total=n, initial=initial, unit="sample", dynamic_ncols=True, smoothing=0.1,
-                desc="render", file=sys.stderr)
-
-
-class _PlainProgress:
-    """Minimal stand-in for tqdm: a line to stderr at most every 5 s."""
-
-    def __init__(self, total: int, initial: int):
-        self.total, self.n, self._n0 = total, initial, initial
-        self._t0 = self._last = time.perf_counter()
-
-    def update(self, k: int = 1) -> None:
-        self.n += k
-        now = time.perf_counter()
-        if now - self._last > 5 or self.n >= self.total:
-            rate = (self.n - self._n0) / max(now - self._t0, 1e-9)
-            eta = (self.total - self.n) / max(rate, 1e-9)
-            print(f"render {self.n}/{self.total} samples, {rate:.1f} samples/s, ETA {eta:.0f} s",
-                  file=sys.stderr, flush=True)
-            self._last = now
-
-    def refresh(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _one_line(exc: BaseException) -> str:
-    """``Type: first line of the message``, without terminal colour codes (Ray colours its own text)."""
-    text = _ANSI.sub("", str(exc)).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
-
-
-def _task_error(exc: BaseException) -> BaseException:
-    """The exception a Ray task raised, unwrapped from Ray's RayTaskError (whose text is the remote
-    traceback); any other exception as it is."""
-    cause = getattr(exc, "cause", None)
-    return cause if isinstance(cause, BaseException) else exc
-
-
-def _describe_failure(entry: dict, exc: BaseException) -> str:
-    cause = exc
-    while cause is not None and not isinstance(cause, SampleError):
-        cause = getattr(cause, "cause", None) or cause.__cause__
-    if isinstance(cause, SampleError):
-        return f"{entry['file']}: {_ANSI.sub('', str(cause))}"
-    return f"{entry['file']} (indices {entry['start']}..{entry['stop'] - 1}): {_one_line(_task_error(exc))}"
-
-
-def _is_disk_error(exc: BaseException) -> DiskError | None:
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, DiskError):
-            return exc
-        exc = getattr(exc, "cause", None) or exc.__cause__
-        seen += 1
-    return None
-
-
 def _run_local(cfg, out, todo, provenance, maker, retries, compression, record, bar, state, log) -> int:
     worker = _LocalWorker(maker, cfg, cfg.seed)
     rendered = 0
     try:
         for entry in todo:
+            retried: list[str] = []
             for attempt in range(retries + 1):
                 try:
                     rec = worker.render(out, entry, provenance, compression,
                                         progress=bar.update if bar is not None else None)
-                    record(rec)
+                    record(dict(rec, retried=retried))
                     rendered += 1
                     break
                 except (DiskError, *CONFIG_ERRORS):
@@ -488,103 +334,10 @@ def _run_local(cfg, out, todo, provenance, maker, retries, compression, record, 
                         bar.n = sum(int(r["count"]) for r in state["manifest"]["shards"])
                         bar.refresh()
                     if attempt == retries:
-                        state["failures"].append(_describe_failure(entry, exc))
+                        state["failures"].append(describe_failure(entry, exc))
                     else:
                         log(f"{entry['file']}: attempt {attempt + 1} failed ({type(exc).__name__}: {exc}); retrying")
+                        retried.append(attempt_note(attempt, None, exc))
     finally:
         worker.close()
     return rendered
-
-
-def _remove_partial(out: Path, entry: dict) -> None:
-    """Remove the temporary files of ``entry``'s shard (only while no worker is writing that shard)."""
-    for p in Path(out).glob(f"{entry['file']}{TMP_MARKER}*"):
-        try:
-            p.unlink()
-        except OSError:
-            pass
-
-
-def _run_ray(cfg, out, todo, provenance, maker, retries, compression, record, bar, state, log,
-             workers, address) -> int:
-    import ray
-
-    started_here = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=True, configure_logging=False)
-        else:
-            # workers import synth from the same checkout as this driver (installed or not)
-            root = str(Path(__file__).resolve().parents[1])
-            pypath = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-            lp_threads = os.environ.get("LP_NUM_THREADS", ACTOR_LP_THREADS)
-            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=True,
-                     configure_logging=False, logging_level="ERROR",
-                     runtime_env={"env_vars": {"PYTHONPATH": pypath, "LP_NUM_THREADS": lp_threads}})
-        started_here = True
-    try:
-        if address and workers <= 0:
-            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        workers = max(1, min(workers, len(todo)))
-        Worker = _ray_worker_class()
-        # env for workers: the output dir must be visible at the same path; cwd importable
-        # Each actor gets up to QUEUE_DEPTH shard tasks at once (Ray runs an actor's calls in order), so
-        # it starts its next shard the moment one finishes instead of idling through the driver's
-        # round trip (result -> manifest write + fsync -> next submit).
-        # a driver on this machine is watched by its actors (module doc: ghosts); Ray ends a cluster's
-        driver = None if address else (os.getpid(), _process_start(os.getpid()))
-        inflight = {Worker.remote(maker, cfg, cfg.seed, driver): 0 for _ in range(workers)}
-        pending: dict = {}
-        queue = [(e, 0) for e in todo]
-        rendered = 0
-
-        def submit():
-            while queue and inflight:
-                actor = min(inflight, key=inflight.get)
-                if inflight[actor] >= QUEUE_DEPTH:
-                    return
-                entry, attempt = queue.pop(0)
-                ref = actor.render.remote(str(out), entry, provenance, compression)
-                pending[ref] = (actor, entry, attempt)
-                inflight[actor] += 1
-
-        submit()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            actor, entry, attempt = pending.pop(ref)
-            if actor in inflight:
-                inflight[actor] -= 1
-            try:
-                rec = ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - classified below
-                err = _task_error(exc)
-                if isinstance(err, CONFIG_ERRORS):
-                    raise err from None   # the message --workers 1 gives; retrying cannot help
-                disk = _is_disk_error(err)
-                if disk is not None:
-                    raise DiskError(str(disk)) from None
-                if "No space left" in str(err) or "Read-only file system" in str(err):
-                    raise DiskError(f"cannot write {out}: {_one_line(err)}") from None
-                if isinstance(exc, ray.exceptions.RayActorError):
-                    _remove_partial(out, entry)  # a dead worker cannot remove its temporary file
-                    if actor in inflight:  # replace a dead actor once, however many queued tasks fail with it
-                        log(f"{entry['file']}: worker died ({_one_line(exc)}); starting a new one")
-                        del inflight[actor]
-                        inflight[Worker.remote(maker, cfg, cfg.seed, driver)] = 0
-                if attempt >= retries:
-                    state["failures"].append(_describe_failure(entry, exc))
-                else:
-                    log(f"{entry['file']}: attempt {attempt + 1} failed ({_one_line(err)}); retrying")
-                    queue.append((entry, attempt + 1))
-                submit()
-                continue
-            submit()  # keep the actors busy before the (fsynced) manifest write
-            record(rec)
-            rendered += 1
-            if bar is not None:
-                bar.update(int(rec["count"]))
-        return rendered
-    finally:
-        if started_here:
-            ray.shutdown()

@@ -48,6 +48,7 @@ def test_render_and_rerun_is_a_no_op(tmp_path):
     m = read_manifest(tmp_path / "a")
     assert m["shards"][-1]["start"] == 18 and m["shards"][-1]["stop"] == 20
     assert m["config"]["heads"]["pool_size"] == 3 and "moderngl" in m["renderer"]
+    assert all(r["node_id"] is None and r["host"] and r["retried"] == [] for r in m["shards"])  # rendered here
     again = run(tmp_path / "a")
     assert again.rendered_shards == 0 and again.skipped_shards == 4
 
@@ -60,7 +61,7 @@ def test_one_shard_left_renders_in_process_without_ray(tmp_path, monkeypatch):
     def no_ray(*a, **k):
         raise AssertionError("Ray started for a single shard")
 
-    monkeypatch.setattr(runner, "_run_ray", no_ray)
+    monkeypatch.setattr(runner, "run_on_ray", no_ray)
     run(tmp_path / "a", n=5, shard_size=6, workers=2)
     check_folder(tmp_path / "a", 5)
     run(tmp_path / "b", n=12, shard_size=6, workers=1)
@@ -297,3 +298,31 @@ def test_ray_worker_death_with_queued_shards_is_retried(tmp_path, monkeypatch):
     assert sum("worker died" in m for m in logs) == 1, logs  # one replacement for the dead actor
     assert res.rendered_shards == 5
     check_folder(tmp_path / "run", 30)
+    recs = {r["file"]: r for r in read_manifest(tmp_path / "run")["shards"]}
+    retried = sorted(f for f, r in recs.items() if r["retried"])  # shard 1 and at most the other task on that actor
+    assert "shard-00001.h5" in retried and len(retried) <= 2, retried
+    assert "ActorDiedError" in recs["shard-00001.h5"]["retried"][0]
+    assert all(r["node_id"] and r["host"] for r in recs.values())
+
+
+def test_workers_must_run_the_drivers_code_version():
+    from synth.ray_pool import same_code
+
+    assert same_code("headpose-synth 0.1.0+gabc123", "headpose-synth 0.1.0+gabc123")
+    assert same_code("headpose-synth 0.1.0+gabc123", "headpose-synth 0.1.0")     # an installed copy knows no commit
+    assert not same_code("headpose-synth 0.1.0+gabc123", "headpose-synth 0.1.0+gdef456")
+    assert not same_code("headpose-synth 0.1.0", "headpose-synth 0.2.0")
+
+
+def test_ray_task_errors_are_reported_as_the_original_one_line():
+    """A shard's retry note and failure line name the error the task raised, not Ray's coloured remote traceback."""
+    from ray.exceptions import RayTaskError
+
+    from synth.run_errors import attempt_note, describe_failure, task_error
+
+    cause = ValueError("bad value\nsecond line")
+    exc = RayTaskError("ShardWorker.render", "\x1b[36mray::ShardWorker.render()\x1b[39m\nTraceback ...", cause)
+    assert task_error(exc) is cause and task_error(cause) is cause
+    assert attempt_note(0, "abcdef0123456789", exc) == "attempt 1 on node abcdef012345: ValueError: bad value"
+    entry = {"file": "shard-00001.h5", "start": 6, "stop": 12}
+    assert describe_failure(entry, exc) == "shard-00001.h5 (indices 6..11): ValueError: bad value"

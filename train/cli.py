@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    """The errors that mean bad input or an unusable file/folder (one line, exit 2), not a bug."""
+    """The errors that mean bad input, an unusable file/folder (one line, exit 2) or a run that failed
+    (one line, the error's ``exit_code``: 1 for a lost Ray node), not a bug."""
     from train.data.errors import DatasetError
     from train.errors import FitError
     from train.models import ModelError
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(exc, _input_errors()):
             raise
         print(f"train {args.cmd}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)   # 2: bad input; 1: a run that failed (e.g. a lost Ray node)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -362,7 +362,7 @@ def _config_diff(saved: dict, cfg: FitConfig) -> list[str]:
 def _history_row(epoch: int, train: dict, val: list, lr: float) -> dict:
     row = {"epoch": epoch, "train_loss": train["train_loss"], "lr": lr, "samples": train["samples"],
            "seconds": train["seconds"], "samples_per_s": train["samples_per_s"]}
-    row.update({k: v for k, v in train.items() if k.startswith("train_") and k != "train_loss"})
+    row.update({k: v for k, v in train.items() if k.startswith(("train_", "worker")) and k != "train_loss"})
     for j, r in enumerate(val):
         prefix = "val" if j == 0 else f"val{j}"
         row[f"{prefix}_mae"] = r.mae["mean"]

@@ -1,4 +1,5 @@
-"""The training side's error types (the CLI turns each into one line and exit code 2)."""
+"""The training side's error types (the CLI turns each into one line and exit code 2, or the error's own
+``exit_code``: ``train.distributed.WorkerLostError`` exits 1)."""
 from __future__ import annotations
 
 
