@@ -106,7 +106,8 @@ def _spec(identity: int, yaw: float = 20.0, body=None):
     cfg = load_config(REPO / "pipeline.yaml", preset="faces", overrides=["heads.pool_size=6"])
     s = sample_scene(cfg, 0, 3)
     R = rotation_from_euler(-5.0, yaw, 0.0)
-    return dataclasses.replace(s, head=dataclasses.replace(s.head, identity=identity, rotation=R,
+    # rasterised at the output size: a smaller render's resampling would blend torso into face pixels
+    return dataclasses.replace(s, render_scale=1.0, head=dataclasses.replace(s.head, identity=identity, rotation=R,
                                                            body_rotation=R if body is None else body))
 
 
