@@ -84,7 +84,6 @@ the face; the recorded ``shift_px`` lets it crop at the unshifted box instead.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -92,7 +91,7 @@ from typing import Callable
 
 import numpy as np
 
-from synth.config import ConfigError, SynthConfig, load_config
+from synth.config import ConfigError, SynthConfig, load_config, mapping_overrides
 from synth.effects import apply_effects, split_effects
 from synth.robustness_config import RobustnessConfig, SuiteConfig, load_robustness_config
 from synth.pipeline import label_sample
@@ -483,21 +482,6 @@ class SuiteRunConfig(SynthConfig):
     @property
     def shard_size(self) -> int:
         return self.bases_per_shard * self.n_levels
-
-
-def mapping_overrides(mapping: dict, prefix: str = "") -> list[str]:
-    """``--set``-style ``key.sub=value`` strings (JSON values) for every leaf of a nested mapping.
-
-    ``lighting.colors`` is kept whole (the loader replaces that mapping rather than merging it).
-    """
-    out = []
-    for k, v in mapping.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and k != "colors":
-            out.extend(mapping_overrides(v, key + "."))
-        else:
-            out.append(f"{key}={json.dumps(v)}")
-    return out
 
 
 def load_suite_config(path: str | Path, name: str, *, n_base: int | None = None, seed: int | None = None,

@@ -10,11 +10,11 @@ Three modules, one job each; import from ``synth.config``:
 * :mod:`synth.config.spec` -- the settings: one frozen dataclass per section, every
   field documented (units, ranges), the shipped presets and tables;
 * :mod:`synth.config.loading` -- YAML, presets, ``--set`` overrides, type coercion,
-  the config's dict and hash;
+  the config's dict, hash and flattened ``a.b`` keys;
 * :mod:`synth.config.validation` -- cross-field checks (bounds, probabilities, files).
 """
-from synth.config.loading import (build_dataclass, config_hash, config_to_dict, load_config,
-                                  read_yaml, yaml_problem)
+from synth.config.loading import (WHOLE_MAPPINGS, build_dataclass, config_hash, config_to_dict, flatten,
+                                  load_config, mapping_overrides, read_yaml, yaml_problem)
 from synth.config.spec import (BACKGROUND_KINDS, DEFAULT_DISTRACTOR_SHAPES, DEFAULT_LIGHT_COLORS,
                                POSE_PRESETS, SHIPPED_DATA, BackgroundConfig, BlurConfig, CameraConfig,
                                CompressionConfig, ConfigError, DepthConfig, DistractorConfig, EffectsConfig,
@@ -24,7 +24,8 @@ from synth.config.spec import (BACKGROUND_KINDS, DEFAULT_DISTRACTOR_SHAPES, DEFA
 from synth.config.validation import validate
 
 
-__all__ = ["build_dataclass", "config_hash", "config_to_dict", "load_config", "read_yaml", "yaml_problem",
+__all__ = ["WHOLE_MAPPINGS", "build_dataclass", "config_hash", "config_to_dict", "flatten", "load_config",
+           "mapping_overrides", "read_yaml", "yaml_problem",
            "BACKGROUND_KINDS", "DEFAULT_DISTRACTOR_SHAPES", "DEFAULT_LIGHT_COLORS", "POSE_PRESETS", "SHIPPED_DATA",
            "BackgroundConfig", "BlurConfig", "CameraConfig", "CompressionConfig", "ConfigError", "DepthConfig",
            "DistractorConfig", "EffectsConfig", "ExposureConfig", "HeadsConfig", "LightingConfig", "NoiseConfig",

@@ -100,14 +100,40 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+#: settings whose value is a mapping taken whole: a preset or ``--set`` replaces ``lighting.colors`` (a colour
+#: table) rather than merging it key by key, and it is one leaf when a config is flattened
+WHOLE_MAPPINGS = ("colors",)
+
+
 def _deep_merge(base: dict, extra: dict) -> dict:
     out = dict(base)
     for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "colors":
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in WHOLE_MAPPINGS:
             out[k] = _deep_merge(out[k], v)
         else:
             out[k] = v
     return out
+
+
+def flatten(mapping: dict, prefix: str = "") -> dict:
+    """Dotted key (``lighting.intensity``) -> leaf value of a nested config mapping, in the mapping's order.
+
+    The mappings of :data:`WHOLE_MAPPINGS` (``lighting.colors``) stay one leaf each.
+    """
+    out = {}
+    for k, v in mapping.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k not in WHOLE_MAPPINGS:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def mapping_overrides(mapping: dict) -> list[str]:
+    """``--set``-style ``key.sub=value`` strings (JSON values) for every leaf of a nested mapping
+    (:func:`flatten`), so that ``load_config(overrides=...)`` applies the mapping over a pipeline."""
+    return [f"{key}={json.dumps(v)}" for key, v in flatten(mapping).items()]
 
 
 def _parse_override(item: str) -> tuple[list[str], object]:
