@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from synth import h5plugin
+from synth.provenance import sha256_file
 from synth.shards import (LIBVER, MANIFEST_NAME, MASK_SOURCE_ATTR, MASK_STORED, PREDICTOR_ATTR, SCHEMA_VERSION,
                           TMP_MARKER, ZSTD_FILTER_ID, ShardError, ShardReader, _fsync_dir, read_manifest,
-                          sha256_file, vdelta_dcpl, write_manifest)
+                          vdelta_dcpl, write_manifest)
 
 #: Marker of a migration's temporary files (not TMP_MARKER: `synth render` owns those).
 MIGRATING_MARKER = ".migrating-"

@@ -26,9 +26,10 @@ from pathlib import Path
 
 from synth.config import SynthConfig, config_hash, config_to_dict, flatten
 from synth.heads.head_frame import HEAD_FRAME_VERSION
+from synth.provenance import code_version, now_iso, sha256_file
 from synth.run_errors import RunError
 from synth.shards import (MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_NAME, SHARD_PATTERN, TMP_MARKER, ShardError,
-                          ShardReader, code_version, now_iso, read_manifest, sha256_file, write_manifest)
+                          ShardReader, read_manifest, write_manifest)
 
 
 @dataclass

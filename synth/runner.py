@@ -88,7 +88,8 @@ from synth.ray_pool import ACTOR_LP_THREADS, DRIVER_POLL_S, QUEUE_DEPTH, run_on_
 from synth.run_errors import (CONFIG_ERRORS, DiskError, RunError, SampleError, ShardsFailed, attempt_note,
                               describe_failure)
 from synth.run_folder import prepare_folder, withdraw_claim
-from synth.shards import DEFAULT_COMPRESSION, ShardWriter, code_version, now_iso, write_manifest
+from synth.provenance import code_version, now_iso
+from synth.shards import DEFAULT_COMPRESSION, ShardWriter, write_manifest
 
 DEFAULT_MAKER = "synth.runner:make_sample_maker"
 DEFAULT_SHARD_SIZE = 1024
