@@ -41,7 +41,7 @@ def main() -> None:
     from synth.config import load_config
     from synth.effects import apply_effects
     from synth.pipeline import SampleMaker, label_sample
-    from synth.render import patterns
+    from synth.draw import patterns
     from synth.sampling import sample_scene
     from synth.shards import ShardWriter, now_iso
 
