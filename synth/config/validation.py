@@ -9,6 +9,12 @@ from synth.config.spec import (BACKGROUND_KINDS, POSE_PRESETS, ConfigError, Effe
                                histogram_path)
 from synth.scene import DISTRACTOR_SHAPES
 
+def _check_choice(key: str, value, choices, fix: str) -> None:
+    """ConfigError ``KEY: VALUE; fix: FIX`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{key}: {value!r}; fix: {fix}")
+
+
 def _check_prob(value: float, key: str) -> None:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{key}: probability {value} outside [0, 1]")
@@ -74,14 +80,12 @@ def _check_bounds(cfg: SynthConfig) -> None:
 def validate(cfg: SynthConfig) -> None:
     """Cross-field checks the types cannot express; raises ConfigError."""
     _check_bounds(cfg)
-    if cfg.output.mode not in ("crop", "full"):
-        raise ConfigError(f"output.mode: {cfg.output.mode!r}; fix: use 'crop' or 'full'")
+    _check_choice("output.mode", cfg.output.mode, ("crop", "full"), "use 'crop' or 'full'")
     for key, v in (("output.width", cfg.output.width), ("output.height", cfg.output.height),
                    ("sensor.width", cfg.sensor.width), ("sensor.height", cfg.sensor.height)):
         if not 8 <= v <= 8192:
             raise ConfigError(f"{key}: {v} px is outside 8..8192")
-    if cfg.heads.source not in ("makehuman", "user"):
-        raise ConfigError(f"heads.source: {cfg.heads.source!r}; fix: use 'makehuman' or 'user'")
+    _check_choice("heads.source", cfg.heads.source, ("makehuman", "user"), "use 'makehuman' or 'user'")
     if cfg.heads.pool_size < 1:
         raise ConfigError("heads.pool_size: must be >= 1")
     o = cfg.heads.outfit
@@ -92,17 +96,15 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError(f"heads.outfit.gaze_deg: {o.gaze_deg}; fix: keep within [0, 30] degrees")
     if o.top and not o.body:
         raise ConfigError("heads.outfit.top: clothes need the body; fix: also --set heads.outfit.body=true")
-    if cfg.heads.eye_mesh not in ("low", "high"):
-        raise ConfigError(f"heads.eye_mesh: {cfg.heads.eye_mesh!r}; fix: use 'low' or 'high'")
+    _check_choice("heads.eye_mesh", cfg.heads.eye_mesh, ("low", "high"), "use 'low' or 'high'")
     if cfg.heads.source == "user":
         folder = cfg.heads.user_folder
         if not folder or not Path(folder).is_dir():
             raise ConfigError(f"heads.user_folder: {folder!r} is not a folder; fix: point it at a mesh folder "
                               "with a manifest.yaml (see synth/heads/user_meshes.py)")
-    if cfg.pose.mode not in ("preset", "uniform_so3", "histogram"):
-        raise ConfigError(f"pose.mode: {cfg.pose.mode!r}; fix: use 'preset', 'uniform_so3' or 'histogram'")
-    if cfg.pose.preset not in POSE_PRESETS:
-        raise ConfigError(f"pose.preset: {cfg.pose.preset!r}; fix: use one of {sorted(POSE_PRESETS)}")
+    _check_choice("pose.mode", cfg.pose.mode, ("preset", "uniform_so3", "histogram"),
+                  "use 'preset', 'uniform_so3' or 'histogram'")
+    _check_choice("pose.preset", cfg.pose.preset, POSE_PRESETS, f"use one of {sorted(POSE_PRESETS)}")
     if cfg.pose.mode == "histogram":
         hf = cfg.pose.histogram_file
         if not hf or not histogram_path(hf).is_file():
@@ -110,8 +112,7 @@ def validate(cfg: SynthConfig) -> None:
                               "(N, 3) pitch, yaw, roll angles in degrees or a shipped target name (faces)")
     if not 0.0 < cfg.pose.max_angle <= 180.0:
         raise ConfigError("pose.max_angle: must be in (0, 180]")
-    if cfg.camera.model not in ("sensor", "photo"):
-        raise ConfigError(f"camera.model: {cfg.camera.model!r}; fix: use 'sensor' or 'photo'")
+    _check_choice("camera.model", cfg.camera.model, ("sensor", "photo"), "use 'sensor' or 'photo'")
     if cfg.camera.distance_mm[0] <= 100.0:
         raise ConfigError("camera.distance_mm: the near end must be > 100 mm (the camera's near plane)")
     if not (0.05 <= cfg.camera.face_height[0] and cfg.camera.face_height[1] <= 1.0):
@@ -187,19 +188,16 @@ def validate(cfg: SynthConfig) -> None:
     if not 0.0 <= d.crop_margin <= 2.0:
         raise ConfigError("depth.crop_margin: keep within [0, 2]")
     r = cfg.renderer
-    if r.backend not in ("gl", "blender", "mix"):
-        raise ConfigError(f"renderer.backend: {r.backend!r}; fix: use 'gl', 'blender' or 'mix'")
-    if r.gl_context not in ("auto", "osmesa", "egl"):
-        raise ConfigError(f"renderer.gl_context: {r.gl_context!r}; fix: use auto, osmesa or egl")
-    if r.gl_mipmaps not in ("nearest", "linear"):
-        raise ConfigError(f"renderer.gl_mipmaps: {r.gl_mipmaps!r}; fix: use nearest or linear")
+    _check_choice("renderer.backend", r.backend, ("gl", "blender", "mix"), "use 'gl', 'blender' or 'mix'")
+    _check_choice("renderer.gl_context", r.gl_context, ("auto", "osmesa", "egl"), "use auto, osmesa or egl")
+    _check_choice("renderer.gl_mipmaps", r.gl_mipmaps, ("nearest", "linear"), "use nearest or linear")
     if not 0.0 <= r.gl_lod_px <= 2.0:
         raise ConfigError(f"renderer.gl_lod_px: {r.gl_lod_px}; fix: keep within [0, 2] render pixels (0 = full meshes)")
     _check_prob(r.blender_ratio, "renderer.blender_ratio")
     if not 1 <= r.cycles_samples <= 4096:
         raise ConfigError(f"renderer.cycles_samples: {r.cycles_samples}; fix: use 1..4096 samples per pixel")
-    if r.cycles_device not in ("cpu", "auto", "cuda", "optix"):
-        raise ConfigError(f"renderer.cycles_device: {r.cycles_device!r}; fix: use cpu, auto, cuda or optix")
+    _check_choice("renderer.cycles_device", r.cycles_device, ("cpu", "auto", "cuda", "optix"),
+                  "use cpu, auto, cuda or optix")
     if not 0.01 <= r.cycles_filter_px <= 10.0:
         raise ConfigError(f"renderer.cycles_filter_px: {r.cycles_filter_px}; fix: keep within [0.01, 10] px")
     if r.cycles_threads < 0:

@@ -29,7 +29,8 @@ from synth.shards.schema import (COMPRESSIONS, DEFAULT_COMPRESSION, DEFAULT_GZIP
                                  PREDICTOR_ATTR, PREDICTORS, READABLE_VERSIONS, REQUIRED_ATTRS, SCALAR_FIELDS,
                                  SCHEMA_VERSION, SHARD_NAME, SHARD_PATTERN, TMP_MARKER, VDELTA_FIELDS,
                                  VDELTA_FILTER_ID, ZSTD_FILTER_ID, ShardError)
-from synth.shards.writer import ShardWriter, _fsync_dir, flatten_params, mask_matches_depth, write_shard
+from synth.shards.writer import (ShardWriter, _fsync_dir, flatten_params, mask_matches_depth, move_into_place,
+                                 removed_on_error, write_shard)
 
 __all__ = [
     # provenance
@@ -39,7 +40,8 @@ __all__ = [
     # run folder
     "ShardDataset", "manifest_path", "open_dataset", "read_manifest", "write_manifest",
     # one shard
-    "ShardReader", "ShardWriter", "_fsync_dir", "flatten_params", "mask_matches_depth", "write_shard",
+    "ShardReader", "ShardWriter", "_fsync_dir", "flatten_params", "mask_matches_depth", "move_into_place",
+    "removed_on_error", "write_shard",
     # schema
     "COMPRESSIONS", "DEFAULT_COMPRESSION", "DEFAULT_GZIP_LEVEL", "DEFAULT_ZSTD_LEVEL", "FORMAT", "IMAGE_FIELDS",
     "LABEL_FIELDS", "LIBVER", "MANIFEST_FORMAT", "MANIFEST_NAME", "MASK_FROM_DEPTH", "MASK_SOURCE_ATTR",

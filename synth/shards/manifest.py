@@ -14,7 +14,7 @@ from synth.provenance import now_iso, sha256_file
 from synth.shards.reader import ShardReader
 from synth.shards.schema import (_FIX_RERENDER, MANIFEST_FORMAT, MANIFEST_NAME, READABLE_VERSIONS, SHARD_NAME,
                                  TMP_MARKER, ShardError)
-from synth.shards.writer import _fsync_dir
+from synth.shards.writer import _fsync_dir, removed_on_error
 
 
 def manifest_path(folder: str | Path) -> Path:
@@ -61,19 +61,13 @@ def write_manifest(folder: str | Path, manifest: dict) -> Path:
     p = manifest_path(folder)
     tmp = p.with_name(f"{p.name}{TMP_MARKER}{uuid.uuid4().hex[:12]}")
     manifest = dict(manifest, updated=now_iso())
-    try:
+    with removed_on_error(tmp):
         with open(tmp, "w") as f:
             json.dump(manifest, f, indent=1, sort_keys=True)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
     _fsync_dir(p.parent)
     return p
 

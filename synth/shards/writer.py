@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -226,17 +227,7 @@ class ShardWriter:
         f.close()
         self._f = None
         self._images = {}
-        # one pass over the file: sha256 while reading it back (page cache), then fsync + rename
-        digest = sha256_file(self.tmp_path)
-        fd = os.open(self.tmp_path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            size = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-        os.replace(self.tmp_path, self.path)
-        _fsync_dir(self.path.parent)
-        return {"file": self.path.name, "bytes": int(size), "sha256": digest}
+        return {"file": self.path.name, **move_into_place(self.tmp_path, self.path)}
 
     def abort(self) -> None:
         """Close and remove the temporary file (never touches the final path)."""
@@ -277,6 +268,35 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextmanager
+def removed_on_error(tmp: Path):
+    """Remove the temporary file ``tmp`` (if it is there) when the block raises; the exception goes on."""
+    try:
+        yield
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+def move_into_place(tmp: Path, path: Path) -> dict:
+    """Rename a finished temporary file to ``path`` atomically: one pass for its sha256 (read back from
+    the page cache), fsync, ``os.replace``, fsync of the folder. Returns ``{"bytes", "sha256"}``; when it
+    raises, removing ``tmp`` is the caller's job."""
+    digest = sha256_file(tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return {"bytes": int(size), "sha256": digest}
 
 
 def write_shard(path: str | Path, samples: list[dict], attrs: dict, **kw) -> dict:
