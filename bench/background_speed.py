@@ -25,7 +25,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from synth.effects import apply_effects  # noqa: E402
-from synth.render import patterns  # noqa: E402
+from synth.draw import patterns  # noqa: E402
 from synth.render.background import make_background  # noqa: E402
 from synth.scene import Background, Distractor, Effects  # noqa: E402
 

@@ -95,7 +95,7 @@ def main() -> int:
         return 2
     from synth.config import load_config
     from synth.pipeline import SampleMaker
-    from synth.render import patterns
+    from synth.draw import patterns
     from synth.sampling import sample_scene
 
     root = Path(__file__).resolve().parents[1]

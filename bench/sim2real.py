@@ -149,7 +149,7 @@ def _print_criterion3(res) -> None:
 
 
 def _train(cfg, timings: dict, key: str) -> object:
-    from train.engine import fit
+    from train.distributed import fit
 
     t = time.perf_counter()
     result = fit(cfg)
@@ -159,7 +159,7 @@ def _train(cfg, timings: dict, key: str) -> object:
 
 def _evaluate_run(run: Path, entries: list[str], split: str | None) -> dict:
     """{which: [EvalResult per entry]} for a run's last and best checkpoints."""
-    from train.engine import load_model
+    from train.checkpoints import load_model
 
     return {which: _scores(load_model(run, which), entries, split) for which in ("last", "best")}
 

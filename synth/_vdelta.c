@@ -1,4 +1,4 @@
-/* Undo of the shards' vdelta predictor (synth/shards.py) in one pass.
+/* Undo of the shards' vdelta predictor (synth/shards/codec.py) in one pass.
  *
  * The stored residual of an image holds, per row, (row - row above) mod 256;
  * the first row as is. Undoing it is a prefix sum down the rows, a recurrence

@@ -49,7 +49,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="Ray cluster to join (e.g. auto, ray://head:10001; default: $RAY_ADDRESS); "
                         "--out must then be a path shared by every node")
     p.add_argument("--compression", default=None, choices=("zstd", "gzip", "lzf", "none"),
-                   help="image compression (default zstd level 1 with a row-delta on rgb; figures in synth/shards.py)")
+                   help="image compression (default zstd level 1 with a row-delta on rgb; figures in bench/README.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--maker", default="synth.runner:make_sample_maker",
                    help="sample-maker factory module:function (for a suite: of its base scenes; tests and "

@@ -7,11 +7,11 @@ output, before the optics (``synth.effects``).
 
 * outline: :func:`outline_polygons` -- a bar is a stadium, a hand a palm, four
   fingers, a thumb and the forearm it comes in on, the other shapes those of
-  ``synth.render.shapes``;
+  ``synth.draw.shapes``;
 * coverage: the polygons filled anti-aliased into a mask around the object
   (:func:`coverage`), blurred by ``softness`` (out of focus: the object is much
   nearer than the head the camera focused on);
-* colour: ``color``, or two-tone with a pattern of ``synth.render.patterns``,
+* colour: ``color``, or two-tone with a pattern of ``synth.draw.patterns``,
   darkened toward the edges across the short axis by ``shading``.
 
 Work is limited to the object's box: ~0.05-0.15 ms per object at 256x256 here.
@@ -23,12 +23,12 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from synth.render import patterns, shapes
-from synth.render.background import defocus
+from synth.draw import patterns, shapes
+from synth.draw.defocus import defocus
 from synth.scene import DISTRACTOR_TEXTURES, Distractor
 
 _SHAPE_INDEX = {name: i for i, name in enumerate(shapes.KINDS)}
-#: texture name -> (first pattern index, count) in synth.render.patterns' bank
+#: texture name -> (first pattern index, count) in synth.draw.patterns' bank
 _TEXTURE_PATTERNS = {"stripes": (0, patterns.N_STRIPES), "checks": (patterns.N_STRIPES, patterns.N_CHECKS),
                      "blotches": (patterns.N_STRIPES + patterns.N_CHECKS, patterns.N_BLOTCHES)}
 #: samples of the shading profile on each side of the axis

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from synth import h5plugin
+from synth.provenance import sha256_file
 from synth.shards import (LIBVER, MANIFEST_NAME, MASK_SOURCE_ATTR, MASK_STORED, PREDICTOR_ATTR, SCHEMA_VERSION,
-                          TMP_MARKER, ZSTD_FILTER_ID, ShardError, ShardReader, _fsync_dir, read_manifest,
-                          sha256_file, vdelta_dcpl, write_manifest)
+                          TMP_MARKER, ZSTD_FILTER_ID, ShardError, ShardReader, move_into_place, read_manifest,
+                          removed_on_error, vdelta_dcpl, write_manifest)
 
 #: Marker of a migration's temporary files (not TMP_MARKER: `synth render` owns those).
 MIGRATING_MARKER = ".migrating-"
@@ -186,7 +187,7 @@ def migrate_shard(path: str | Path) -> dict | None:
         if old.version == SCHEMA_VERSION:
             return None
         tmp = path.with_name(f"{path.name}{MIGRATING_MARKER}{uuid.uuid4().hex[:12]}")
-        try:
+        with removed_on_error(tmp):
             with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver=LIBVER) as dst:
                 _copy_tree(src, dst)
                 attrs = {k: v for k, v in src.attrs.items() if k != "complete"}
@@ -197,23 +198,9 @@ def migrate_shard(path: str | Path) -> dict | None:
                     dst.attrs[k] = v
                 dst.attrs["complete"] = True  # last, as the writer does
             _verify(old, tmp)
-            digest = sha256_file(tmp)
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-                size = os.fstat(fd).st_size
-            finally:
-                os.close(fd)
             old.close()
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-            raise
-        _fsync_dir(path.parent)
-        return {"bytes": int(size), "sha256": digest, MIGRATED_FROM_ATTR: old.version}
+            rec = move_into_place(tmp, path)
+        return {**rec, MIGRATED_FROM_ATTR: old.version}
     finally:
         old.close()
 

@@ -3,14 +3,18 @@
 :class:`SampleMaker` holds the expensive parts (head bank pool, renderer and
 its GL context) and is built once per process / Ray actor; ``make(index)`` is
 the per-sample path. The returned dict is what a shard stores (see
-``synth.shards``) and is a pure function of (config, seed, index).
+``synth.shards``) and is a pure function of (config, seed, index): scene, render,
+effects, labels and, with ``depth.noise``, the depth sensor model (``synth.depth``).
+
+:func:`make_sample_maker` and :func:`sphere_sample_maker` are the sample-maker factories
+the runner builds once per worker (named ``synth.runner:...`` on the command line).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from synth.config import SynthConfig
-from synth.depth import depth_mm_u16
+from synth.depth import add_depth_noise, depth_mm_u16
 from synth.distractors import box as distractor_box
 from synth.distractors import covered
 from synth.effects import apply_effects, occluded_fraction
@@ -214,7 +218,8 @@ def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
 
 
 class SampleMaker:
-    """Makes samples of one run: ``make(index)`` -> sample dict (see :func:`label_sample`).
+    """Makes samples of one run: ``make(index)`` -> the stored sample dict (see :func:`label_sample`;
+    plus ``depth_noisy`` and ``params["depth"]`` with ``depth.noise``, :func:`synth.depth.add_depth_noise`).
 
     cfg: the resolved config; seed: the run's global seed. Builds the head
     bank and the renderer once. Pass ``head_bank`` / ``renderer`` to reuse
@@ -246,7 +251,19 @@ class SampleMaker:
         outfit = self.head_bank.get(spec.head.identity).attributes.get("outfit")
         if outfit is not None:     # what the person wears (synth.heads.wardrobe.Outfit)
             sample["params"]["outfit"] = outfit
-        return sample
+        return add_depth_noise(sample, self.cfg)
 
     def close(self) -> None:
         self.renderer.close()
+
+
+def make_sample_maker(cfg: SynthConfig, seed: int) -> SampleMaker:
+    """The real per-process sample maker: head bank + renderer (built once per worker)."""
+    return SampleMaker(cfg, seed)
+
+
+def sphere_sample_maker(cfg: SynthConfig, seed: int) -> SampleMaker:
+    """A real SampleMaker (real renderer and effects) over sphere heads: no head-bank build (tests, benchmarks)."""
+    from synth.render.testmeshes import SphereHeadBank
+
+    return SampleMaker(cfg, seed, head_bank=SphereHeadBank(cfg.heads.pool_size))

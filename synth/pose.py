@@ -46,8 +46,12 @@ Dataset converters
   the negative of ours; ``R = H @ M.T @ H`` with ``H = diag(-1, -1, 1)``.
   Their decomposition keeps yaw full-range, pitch and roll within 90 deg.
 
-All functions are pure and accept float or numpy input; angles are degrees
-unless a name says ``rad``.
+All functions are pure; angles are degrees unless a name says ``rad``. The
+core converters (``rotation_from_euler``, ``euler_from_rotation``,
+``geodesic_distance_deg``, ``coarse_category``, ``wrap_degrees``, the bins)
+take floats or arrays: (3, 3) matrices and Euler triples, or stacks of them
+(..., 3, 3) and (..., 3); ``train.metrics`` scores whole evaluation sets with
+them.
 """
 from __future__ import annotations
 
@@ -59,60 +63,77 @@ FLIP_YZ = np.diag([1.0, -1.0, -1.0])
 FLIP_XY = np.diag([-1.0, -1.0, 1.0])
 
 
-def rot_x(angle_rad: float) -> np.ndarray:
-    """(3, 3) right-handed rotation about x by ``angle_rad`` radians."""
+def _axis_rotation(axis: int, angle_rad) -> np.ndarray:
+    """(..., 3, 3) right-handed rotations about ``axis`` (0 = x, 1 = y, 2 = z) by ``angle_rad`` (radians,
+    a float or an array of any shape): counter-clockwise about the axis for a positive angle."""
     c, s = np.cos(angle_rad), np.sin(angle_rad)
-    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    R = np.zeros(np.shape(c) + (3, 3))
+    i, j = [(1, 2), (0, 2), (0, 1)][axis]
+    R[..., axis, axis] = 1.0
+    R[..., i, i] = c
+    R[..., j, j] = c
+    R[..., i, j] = s if axis == 1 else -s     # Ry has +s above the diagonal, Rx and Rz have -s
+    R[..., j, i] = -s if axis == 1 else s
+    return R
 
 
-def rot_y(angle_rad: float) -> np.ndarray:
-    """(3, 3) right-handed rotation about y by ``angle_rad`` radians."""
-    c, s = np.cos(angle_rad), np.sin(angle_rad)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+def rot_x(angle_rad) -> np.ndarray:
+    """(..., 3, 3) right-handed rotation(s) about x by ``angle_rad`` radians (float or array)."""
+    return _axis_rotation(0, angle_rad)
 
 
-def rot_z(angle_rad: float) -> np.ndarray:
-    """(3, 3) right-handed rotation about z by ``angle_rad`` radians."""
-    c, s = np.cos(angle_rad), np.sin(angle_rad)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+def rot_y(angle_rad) -> np.ndarray:
+    """(..., 3, 3) right-handed rotation(s) about y by ``angle_rad`` radians (float or array)."""
+    return _axis_rotation(1, angle_rad)
+
+
+def rot_z(angle_rad) -> np.ndarray:
+    """(..., 3, 3) right-handed rotation(s) about z by ``angle_rad`` radians (float or array)."""
+    return _axis_rotation(2, angle_rad)
 
 
 def wrap_degrees(angle):
-    """Wrap degrees into (-180, 180]."""
+    """Wrap degrees into (-180, 180] (float or array, elementwise)."""
     a = np.mod(np.asarray(angle, dtype=np.float64) + 180.0, 360.0) - 180.0
     return np.where(a == -180.0, 180.0, a)
 
 
-def rotation_from_euler(pitch: float, yaw: float, roll: float) -> np.ndarray:
-    """Canonical (3, 3) rotation from benchmark Euler angles in degrees.
+def rotation_from_euler(pitch, yaw, roll) -> np.ndarray:
+    """Canonical rotation(s) from benchmark Euler angles in degrees.
 
     ``R = Rx(-pitch) @ Ry(yaw) @ Rz(roll)``; any finite angles are accepted.
+    Floats give one (3, 3) matrix; arrays (broadcast together, e.g. the columns
+    of an (N, 3) Euler array) give (..., 3, 3).
     """
-    p, y, r = np.deg2rad([pitch, yaw, roll])
+    p, y, r = np.deg2rad(pitch), np.deg2rad(yaw), np.deg2rad(roll)
     return rot_x(-p) @ rot_y(y) @ rot_z(r)
 
 
 def euler_from_rotation(R: np.ndarray) -> np.ndarray:
-    """Benchmark Euler angles ``(pitch, yaw, roll)`` in degrees of a canonical rotation.
+    """Benchmark Euler angles ``(pitch, yaw, roll)`` in degrees of canonical rotation(s).
 
-    R: (3, 3) proper rotation. Returns (3,) float64, each in (-180, 180]; the
-    solution choice is described in the module docstring. At |yaw| = 90
-    (gimbal lock) roll is set to 0 and the in-plane angle goes to pitch.
+    R: (3, 3) or (..., 3, 3) proper rotations. Returns (3,) or (..., 3) float64,
+    each angle in (-180, 180]; the solution choice is described in the module
+    docstring. At |yaw| = 90 (gimbal lock) roll is set to 0 and the in-plane
+    angle goes to pitch.
     """
     R = np.asarray(R, dtype=np.float64)
-    sy = float(np.clip(R[0, 2], -1.0, 1.0))
-    cy = np.hypot(R[0, 0], R[0, 1])
-    if cy < 1e-9:  # gimbal lock: R = Rx(a) Ry(+-90) Rz(c) only fixes a -+ c
-        yaw = np.pi / 2 * np.sign(sy)
-        a = np.arctan2(R[2, 1], R[1, 1])
-        return np.rad2deg([-a, yaw, 0.0])
-    a = np.arctan2(-R[1, 2], R[2, 2])  # solution with cos(yaw) > 0
+    sy = np.clip(R[..., 0, 2], -1.0, 1.0)
+    cy = np.hypot(R[..., 0, 0], R[..., 0, 1])
+    a = np.arctan2(-R[..., 1, 2], R[..., 2, 2])  # solution with cos(yaw) > 0
     b = np.arctan2(sy, cy)
-    c = np.arctan2(-R[0, 1], R[0, 0])
-    if abs(a) > np.pi / 2 and abs(c) > np.pi / 2:  # the other solution keeps pitch, roll within 90
-        a, b, c = a - np.pi * np.sign(a), np.pi * np.sign(b or 1.0) - b, c - np.pi * np.sign(c)
-    pitch, yaw, roll = -np.rad2deg(a), np.rad2deg(b), np.rad2deg(c)
-    return np.array([wrap_degrees(pitch), wrap_degrees(yaw), wrap_degrees(roll)], dtype=np.float64)
+    c = np.arctan2(-R[..., 0, 1], R[..., 0, 0])
+    flip = (np.abs(a) > np.pi / 2) & (np.abs(c) > np.pi / 2)  # the other solution keeps pitch, roll within 90
+    a, b, c = (np.where(flip, a - np.pi * np.sign(a), a),
+               np.where(flip, np.pi * np.where(b == 0, 1.0, np.sign(b)) - b, b),
+               np.where(flip, c - np.pi * np.sign(c), c))
+    out = np.stack([wrap_degrees(-np.rad2deg(a)), wrap_degrees(np.rad2deg(b)), wrap_degrees(np.rad2deg(c))], -1)
+    lock = cy < 1e-9  # gimbal lock: R = Rx(a) Ry(+-90) Rz(c) only fixes a -+ c
+    if np.any(lock):
+        in_plane = np.arctan2(R[..., 2, 1], R[..., 1, 1])
+        locked = np.stack([np.rad2deg(-in_plane), np.rad2deg(np.pi / 2 * np.sign(sy)), np.zeros_like(sy)], -1)
+        out = np.where(lock[..., None], locked, out)
+    return out
 
 
 def is_rotation(R: np.ndarray, atol: float = 1e-5) -> bool:
@@ -121,10 +142,21 @@ def is_rotation(R: np.ndarray, atol: float = 1e-5) -> bool:
     return R.shape == (3, 3) and np.allclose(R @ R.T, np.eye(3), atol=atol) and np.linalg.det(R) > 0
 
 
-def geodesic_distance_deg(R1: np.ndarray, R2: np.ndarray) -> float:
-    """Angle in degrees of the rotation taking R1 to R2."""
-    cos = (np.trace(np.asarray(R1).T @ np.asarray(R2)) - 1.0) / 2.0
-    return float(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))))
+def geodesic_distance_deg(R1: np.ndarray, R2: np.ndarray):
+    """Angle in degrees, in [0, 180], of the rotation taking R1 to R2.
+
+    R1, R2: (3, 3) -> float, or (..., 3, 3) -> (...,) array. Computed as
+    ``atan2(sin, cos)`` of ``M = R1^T R2`` (sin from M's skew part, cos from
+    its trace), which stays accurate for tiny angles where ``arccos`` of the
+    trace loses digits (1e-8 deg comes out as 1e-8, not 0 or 1e-6).
+    """
+    R1, R2 = np.asarray(R1, dtype=np.float64), np.asarray(R2, dtype=np.float64)
+    M = np.einsum("...ji,...jk->...ik", R1, R2)   # R1^T R2
+    cos = (np.trace(M, axis1=-2, axis2=-1) - 1.0) / 2.0
+    skew = np.stack([M[..., 2, 1] - M[..., 1, 2], M[..., 0, 2] - M[..., 2, 0], M[..., 1, 0] - M[..., 0, 1]], -1)
+    sin = np.linalg.norm(skew, axis=-1) / 2.0
+    angle = np.rad2deg(np.arctan2(sin, cos))
+    return float(angle) if angle.ndim == 0 else angle
 
 
 # --- 300W-LP / AFLW2000-3D -------------------------------------------------------------------
@@ -221,9 +253,11 @@ def bin_centers(n_bins: int = 66, lo: float = -99.0, hi: float = 99.0) -> np.nda
 COARSE_CATEGORIES = {0: ("+", "+"), 1: ("+", "-"), 2: ("-", "+"), 3: ("-", "-")}
 
 
-def coarse_category(pitch: float, yaw: float) -> int:
+def coarse_category(pitch, yaw):
     """Coarse-to-fine category 0..3 from the signs of pitch and yaw (degrees); 0 counts as positive.
 
     0: pitch >= 0, yaw >= 0;  1: pitch >= 0, yaw < 0;  2: pitch < 0, yaw >= 0;  3: pitch < 0, yaw < 0.
+    Floats give an int; numpy arrays an int64 array and torch tensors an int64 tensor, elementwise
+    (the same expression serves the metrics and the coarse-to-fine model's loss).
     """
-    return (0 if pitch >= 0 else 2) + (0 if yaw >= 0 else 1)
+    return 2 * (pitch < 0) + (yaw < 0)

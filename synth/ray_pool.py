@@ -40,7 +40,8 @@ from pathlib import Path
 
 from synth.run_errors import (CONFIG_ERRORS, DiskError, RunError, attempt_note, describe_failure, is_disk_error,
                               one_line, strip_ansi, task_error)
-from synth.shards import TMP_MARKER, code_version
+from synth.provenance import code_version
+from synth.shards import TMP_MARKER
 
 #: llvmpipe rasterizer threads per Ray actor unless LP_NUM_THREADS is set: "0" rasterizes in the
 #: actor's own thread. N actors on N cores would otherwise oversubscribe them (2 workers at 256x256:

@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from synth.config import SynthConfig, config_hash, config_to_dict
+from synth.config import SynthConfig, config_hash, config_to_dict, flatten
 from synth.heads.head_frame import HEAD_FRAME_VERSION
+from synth.provenance import code_version, now_iso, sha256_file
 from synth.run_errors import RunError
 from synth.shards import (MANIFEST_FORMAT, SCHEMA_VERSION, SHARD_NAME, SHARD_PATTERN, TMP_MARKER, ShardError,
-                          ShardReader, code_version, now_iso, read_manifest, sha256_file, write_manifest)
+                          ShardReader, read_manifest, write_manifest)
 
 
 @dataclass
@@ -58,20 +59,9 @@ def plan_shards(n: int, shard_size: int) -> list[dict]:
     return out
 
 
-def _flat(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and k != "colors":
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def config_diff(a: dict, b: dict) -> list[str]:
     """Dotted keys whose values differ between two resolved config dicts."""
-    fa, fb = _flat(a), _flat(b)
+    fa, fb = flatten(a), flatten(b)
     return sorted(k for k in set(fa) | set(fb) if fa.get(k, "<absent>") != fb.get(k, "<absent>"))
 
 

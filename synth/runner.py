@@ -18,7 +18,7 @@ before (``retried``: one line each, with the node and the error; empty when
 the first attempt succeeded). A shard adopted on resume (complete on disk but
 not yet listed when the driver died) says ``adopted: true``, with no node.
 
-Both paths call the same :func:`render_shard` -> :func:`make_sample` code, so a
+Both paths call the same :func:`render_shard` -> ``maker.make`` code, so a
 sample's bytes depend only on (config, seed, index): ``--workers 1`` and
 ``--workers 2`` give identical labels and images.
 
@@ -64,8 +64,8 @@ node's shards are rendered again on the nodes left (:mod:`synth.ray_pool`).
 
 Tests swap the sample maker by name: ``maker="synth.runner:sphere_sample_maker"``
 (procedural sphere heads, no head bank) -- a "module:function" string so Ray
-workers can import it; the default is :func:`make_sample_maker`, the real
-:class:`synth.pipeline.SampleMaker`.
+workers can import it; the default is ``make_sample_maker``, the real
+:class:`synth.pipeline.SampleMaker` (both factories live in :mod:`synth.pipeline`).
 """
 from __future__ import annotations
 
@@ -80,12 +80,16 @@ import time
 from pathlib import Path
 
 from synth.config import SynthConfig, config_to_dict
+# the --maker names synth.runner:make_sample_maker / :sphere_sample_maker (CLI help; a suite's config records
+# its base maker by name); the factories live with the per-sample path
+from synth.pipeline import make_sample_maker, sphere_sample_maker  # noqa: F401
 from synth.progress import progress_bar
 from synth.ray_pool import ACTOR_LP_THREADS, DRIVER_POLL_S, QUEUE_DEPTH, run_on_ray  # noqa: F401 - re-exported
 from synth.run_errors import (CONFIG_ERRORS, DiskError, RunError, SampleError, ShardsFailed, attempt_note,
                               describe_failure)
 from synth.run_folder import prepare_folder, withdraw_claim
-from synth.shards import DEFAULT_COMPRESSION, ShardWriter, code_version, now_iso, write_manifest
+from synth.provenance import code_version, now_iso
+from synth.shards import DEFAULT_COMPRESSION, ShardWriter, write_manifest
 
 DEFAULT_MAKER = "synth.runner:make_sample_maker"
 DEFAULT_SHARD_SIZE = 1024
@@ -94,42 +98,6 @@ DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUO
 
 
 # --- sample makers ----------------------------------------------------------------------------
-
-def make_sample_maker(cfg: SynthConfig, seed: int):
-    """The real per-process sample maker: head bank + renderer (built once per actor)."""
-    from synth.pipeline import SampleMaker
-
-    return SampleMaker(cfg, seed)
-
-
-class SphereHeadBank:
-    """A head bank of procedural sphere heads (synth.render.testmeshes), for tests and benchmarks."""
-
-    def __init__(self, size: int):
-        self.size = int(size)
-        self._heads: dict = {}
-
-    def __len__(self) -> int:
-        return self.size
-
-    def get(self, identity: int):
-        from synth.render.testmeshes import sphere_head
-
-        h = self._heads.get(identity)
-        if h is None:
-            h = self._heads[identity] = sphere_head(90.0, identity=int(identity))
-        return h
-
-    def describe(self) -> dict:
-        return {"source": "synth.render.testmeshes.sphere_head", "pool_size": self.size}
-
-
-def sphere_sample_maker(cfg: SynthConfig, seed: int):
-    """A real SampleMaker (real renderer and effects) over sphere heads: no head-bank build."""
-    from synth.pipeline import SampleMaker
-
-    return SampleMaker(cfg, seed, head_bank=SphereHeadBank(cfg.heads.pool_size))
-
 
 def resolve_maker(name: str):
     """Import a ``module:function`` sample-maker factory."""
@@ -159,10 +127,11 @@ def preflight(cfg: SynthConfig, maker: str, load_meshes: bool = False) -> None:
 
 
 def make_sample(maker, cfg: SynthConfig, index: int) -> dict:
-    """One stored sample: ``maker.make(index)`` plus the depth sensor model when configured."""
-    from synth.depth import add_depth_noise
+    """One stored sample: ``maker.make(index)`` (the whole per-sample path, ``synth.pipeline``).
 
-    return add_depth_noise(maker.make(index), cfg)
+    The shard loop's one call per sample, so tests can make a sample fail; ``cfg`` is the run's.
+    """
+    return maker.make(index)
 
 
 def renderer_info(maker) -> tuple[str, str]:

@@ -140,9 +140,9 @@ class Occluder:
 
 
 #: Distractor outlines: bar (pole, pen, strap), hand (palm and fingers), and the shapes of
-#: synth.render.shapes (ellipse, rect, polygon, blob)
+#: synth.draw.shapes (ellipse, rect, polygon, blob)
 DISTRACTOR_SHAPES = ("bar", "hand", "ellipse", "rect", "polygon", "blob")
-#: Distractor textures: flat, or two-tone with a pattern of synth.render.patterns
+#: Distractor textures: flat, or two-tone with a pattern of synth.draw.patterns
 DISTRACTOR_TEXTURES = ("flat", "stripes", "checks", "blotches")
 
 

@@ -5,8 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from synth.render import patterns, shapes
-from synth.render.background import defocus, make_background
+from synth.draw import patterns, shapes
+from synth.draw.defocus import defocus
+from synth.render.background import make_background
 from synth.scene import Background
 
 COLOR = np.array([0.55, 0.4, 0.3])

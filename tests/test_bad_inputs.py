@@ -220,7 +220,8 @@ def workspace(tmp_path_factory) -> Path:
 
     from synth.config import load_config
     from synth.runner import render_run
-    from train.engine import FitConfig, fit
+    from train.distributed import fit
+    from train.engine import FitConfig
 
     W = tmp_path_factory.mktemp("bad-inputs")
     # the full-disk cases must fail on their own output, not on the first build of anny's model cache

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from train.checkpoints import RESUME_KEYS, read_checkpoint, write_checkpoint
-from train.engine import load_model
+from train.checkpoints import RESUME_KEYS, load_model, read_checkpoint, write_checkpoint
 from train.errors import CheckpointError
 from train.models import create_model
 

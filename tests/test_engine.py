@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from conftest import REPO
-from train.engine import FitConfig, FitError, fit, load_model, predict_dataset, read_checkpoint
+from train.checkpoints import load_model, read_checkpoint
+from train.distributed import fit
+from train.engine import FitConfig, FitError, predict_dataset
 from train.inputs import DataOptions, build_eval_sets
 from train.metrics import mae
 

@@ -1,6 +1,6 @@
 """A tiny end-to-end fit of each model beats the trivial predictor on held-out renders.
 
-For every model below: ``train.engine.fit`` on the 384 training renders of ``rendered_set``
+For every model below: ``train.distributed.fit`` on the 384 training renders of ``rendered_set``
 (seed 0), then ``load_model`` + ``predict_dataset`` on the 128 held-out renders (seed 1, never
 seen in training and not used to pick a checkpoint: the fits run without ``val`` so
 ``best.pt`` is simply the last epoch). The bar: the mean MAE (pitch, yaw, roll) must be below
@@ -35,7 +35,9 @@ import numpy as np
 import pytest
 import torch
 
-from train.engine import FitConfig, fit, load_model, predict_dataset
+from train.checkpoints import load_model
+from train.distributed import fit
+from train.engine import FitConfig, predict_dataset
 from train.inputs import DataOptions, build_eval_sets
 from train.metrics import mae
 from train.models.c2f import coarse_category_tensor

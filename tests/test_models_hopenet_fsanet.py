@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from synth.pose import angle_bins, bin_centers
-from train.losses import HOPENET_BINS, BinSpec, angle_l1_loss, binned_pose_loss, binned_targets, softmax_expectation
+from train.models.losses import HOPENET_BINS, BinSpec, angle_l1_loss, binned_pose_loss, binned_targets, softmax_expectation
 from train.models import ModelError, ModelInputError, create_model, get_recipe, list_models
 from train.models.backbones.resnet import (WeightsError, load_imagenet_weights, resnet18, resnet34, resnet50,
                                            resnet101)

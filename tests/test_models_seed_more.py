@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from synth.pose import COARSE_CATEGORIES, coarse_category
-from train.distill import DistillModel, ensemble_probs, kd_loss, kd_loss_per_angle
+from train.models.distill import DistillModel, ensemble_probs, kd_loss, kd_loss_per_angle
 from train.models import ModelError, ModelInputError, create_model, get_recipe, list_models
 from train.models.backbones.botnet import RelPosMHSA, botnet101, stage_sizes
 from train.models.backbones.googlenet import count_conv_layers, googlenet_tail, googlenet_trunk

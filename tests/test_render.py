@@ -483,7 +483,7 @@ def test_nearest_resampling_and_range_factor_at(src, dst):
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 24, 37, 64])
 def test_specular_power_glsl_is_the_power(n):
     """The unrolled repeated squaring multiplies out to x ** n (its statements read as Python too)."""
-    from synth.render.gl import specular_power_glsl
+    from synth.render.gl_shaders import specular_power_glsl
 
     code = specular_power_glsl(n)
     assert "pow(" not in code

@@ -17,8 +17,8 @@ pytest.importorskip("moderngl")
 
 from synth.config import ConfigError  # noqa: E402
 from synth.robustness_config import load_robustness_config  # noqa: E402
-from synth.robustness import (FACTORS, SuiteMaker, load_suite_config, parse_occluder_level,  # noqa: E402
-                              render_suite, suite_levels)
+from synth.occluders import parse_occluder_level  # noqa: E402
+from synth.robustness import FACTORS, SuiteMaker, load_suite_config, render_suite, suite_levels  # noqa: E402
 from synth.runner import RunError  # noqa: E402
 from synth.shards import open_dataset  # noqa: E402
 

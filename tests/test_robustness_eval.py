@@ -77,7 +77,8 @@ def test_corrupted_real_set_pools_seeded_repeats(tmp_path, realdata):
 
 def test_cli_eval_suite(tmp_path, rendered_set):
     from train.cli import main
-    from train.engine import FitConfig, fit
+    from train.distributed import fit
+    from train.engine import FitConfig
 
     run = tmp_path / "run"
     fit(FitConfig(model="ssrnet_md", data=[f"synth:{rendered_set.train}"], out=str(run), epochs=1, epoch_size=32,

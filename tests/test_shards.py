@@ -338,7 +338,7 @@ def _read_rgb(reader, i):
 
 @pytest.mark.parametrize("kernel", ["C", "numpy"])
 def test_vdelta_round_trips_for_any_height(kernel, monkeypatch):
-    import synth.shards as shards
+    import synth.shards.codec as shards
     from synth.shards import _vdelta_decode_into, vdelta_decode, vdelta_decoded, vdelta_encode
 
     if kernel == "numpy":  # the fallback when the extension was not built
@@ -364,7 +364,7 @@ def test_vdelta_round_trips_for_any_height(kernel, monkeypatch):
 def test_vdelta_kernel_is_built_and_checks_its_arguments():
     """setup.sh installs a C compiler, so `pip install -e .` builds synth/_vdelta.c; a reader here must not
     silently fall back to the ~8x slower numpy undo."""
-    from synth import shards
+    from synth.shards import codec as shards
 
     assert shards.vdelta_kernel() == "C", "synth/_vdelta.c was not built; fix: rerun `bash setup.sh` (or " \
         "`pip install -e .` with a C compiler and Python's headers)"

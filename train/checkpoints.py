@@ -21,9 +21,14 @@ numbers and tensors. Objects of any other kind are never loaded; there is no fal
 Writing (:func:`write_checkpoint`) turns numpy values into Python numbers and tensors,
 writes atomically (temporary file + rename) and checks that the file names no Python
 object, so every checkpoint written here reads back under those rules.
+
+:func:`save_checkpoint` writes one from a fit's state; :func:`load_model` builds the model
+of a run folder or checkpoint file (``train eval``, ``train export``, prediction, the
+``distill`` model's teachers). This module depends on torch and ``train.models`` only.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import re
@@ -35,6 +40,7 @@ import numpy as np
 import torch
 
 from train.errors import CheckpointError
+from train.models import ModelError, PoseModel, create_model
 
 CHECKPOINT_FORMAT = 1
 #: suffixes taken as a checkpoint file (not a run folder) even when the file does not exist
@@ -197,3 +203,56 @@ def checkpoint_path(run: str | Path, which: str = "best") -> Path:
     if not path.is_file() and which == "best":
         path = run / "checkpoints" / "last.pt"
     return path
+
+
+def save_checkpoint(path: Path, model: PoseModel, optimizer, scheduler, epoch: int, history: list[dict], cfg,
+                    best: dict) -> None:
+    """Atomically write a checkpoint (contents: the module doc; tensors and plain values only).
+
+    model: the PoseModel itself (not a DDP wrapper); optimizer / scheduler: None in ``best.pt``;
+    epoch: the last finished one, from 0; cfg: the run's ``train.engine.FitConfig`` (a dataclass).
+    """
+    write_checkpoint(path, {
+        "format": CHECKPOINT_FORMAT,
+        "model_name": cfg.model,
+        "model_cfg": cfg.model_cfg,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "history": history,
+        "best": best,
+        "config": dataclasses.asdict(cfg),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    })
+
+
+def load_model(run: str | Path, which: str = "best", device: str | torch.device = "cpu") -> PoseModel:
+    """The model of a run folder (``best.pt``, else ``last.pt``) or checkpoint file, in eval mode.
+
+    The weights come from the checkpoint alone: a ``pretrained`` path in its model_cfg (the
+    ImageNet file of the training machine) is not followed. CheckpointError names the file
+    when its model cannot be built or its weights do not fit.
+    """
+    path = checkpoint_path(run, which)
+    state = read_checkpoint(path)
+    name, model_cfg = state["model_name"], state["model_cfg"]
+    if name == "distill":   # a distillation checkpoint holds the student only (train.models.distill)
+        name, model_cfg = model_cfg.get("student", "ehpnet_r18"), model_cfg.get("student_cfg") or {}
+        if not isinstance(name, str) or not isinstance(model_cfg, dict):
+            raise CheckpointError(f"checkpoint {path}: model_cfg's student / student_cfg are not a model name and "
+                                  "a mapping; the file is damaged or not written by `train fit`")
+    if model_cfg.get("pretrained") is not None:
+        model_cfg = dict(model_cfg, pretrained=None)
+    try:
+        model = create_model(name, **model_cfg)
+    except ModelError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path}: its weights do not fit model {name!r} "
+                              f"({str(exc).strip().splitlines()[0][:200]}); the file is damaged or was edited") from None
+    model.checkpoint_path = str(path)
+    return model.to(device).eval()

@@ -100,7 +100,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from train.engine import fit
+    from train.distributed import fit
 
     cfg = _fit_config(args, args.model, _kv(args.model_arg, "--model-arg"))
     res = fit(cfg)
@@ -118,7 +118,7 @@ def _fit_summary(res, cfg, report: bool = False) -> dict:
 
 
 def cmd_distill(args) -> int:
-    from train.engine import fit
+    from train.distributed import fit
 
     from train.errors import FitError
 
@@ -133,7 +133,8 @@ def cmd_distill(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from train.engine import FitError, evaluate, load_model, pick_device
+    from train.checkpoints import load_model
+    from train.engine import FitError, evaluate, pick_device
     from train.inputs import DataOptions, build_eval_sets
     from train.report import write_eval_report
 

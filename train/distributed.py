@@ -1,4 +1,5 @@
-"""Multi-GPU / multi-node training: the engine's loop on Ray Train (``train fit --num-workers N``).
+"""Where a fit runs: :func:`fit` trains in this process (:func:`train.engine.run_fit`) or, with
+``num_workers > 0``, on Ray Train (``train fit --num-workers N``: multi-GPU / multi-node).
 
 Each Ray Train worker runs :func:`train.engine.run_fit` with a
 :class:`DistContext`: the model is wrapped in DistributedDataParallel
@@ -41,6 +42,8 @@ from typing import Callable
 
 import torch
 
+from train.checkpoints import read_checkpoint
+from train.engine import FitConfig, FitResult, check_run_folder, run_fit
 from train.errors import FitError
 
 #: seconds to wait, after a failed run, for Ray to mark a lost node dead (its health checks)
@@ -51,6 +54,13 @@ class WorkerLostError(FitError):
     """A Ray Train worker's node left the cluster mid-run (exit code 1: rerun to resume)."""
 
     exit_code = 1
+
+
+def fit(cfg: FitConfig, log: Callable[[str], None] | None = None) -> FitResult:
+    """Train ``cfg.model`` (see :mod:`train.engine`): on Ray Train when ``cfg.num_workers > 0``, else here."""
+    if cfg.num_workers > 0:
+        return fit_on_ray(cfg, log)
+    return run_fit(cfg, log)
 
 
 def positions_digest(positions) -> str:
@@ -111,8 +121,6 @@ def _worker_loop(config: dict) -> None:
     import ray.train
     import ray.train.torch
 
-    from train.engine import FitConfig, run_fit
-
     try:  # relative --data/--val paths mean what they mean to the driver (shared storage: same path everywhere)
         os.chdir(config["cwd"])
     except OSError:
@@ -123,7 +131,7 @@ def _worker_loop(config: dict) -> None:
     run_fit(FitConfig(**config["fit"]), dist=dist)
 
 
-def fit_on_ray(cfg, log: Callable[[str], None] | None = None):
+def fit_on_ray(cfg: FitConfig, log: Callable[[str], None] | None = None) -> FitResult:
     """Run ``cfg`` on ``cfg.num_workers`` Ray Train workers; returns the engine's FitResult read back from ``out``."""
     try:
         import ray
@@ -131,7 +139,6 @@ def fit_on_ray(cfg, log: Callable[[str], None] | None = None):
         from ray.train.torch import TorchTrainer
     except ImportError as exc:
         raise FitError(f"--num-workers needs Ray Train ({exc}); install it with: pip install 'ray[train]'") from exc
-    from train.engine import FitResult, check_run_folder, read_checkpoint
 
     out = Path(cfg.out).resolve()
     if not cfg.data:
@@ -207,7 +214,6 @@ def _first_line(exc: BaseException) -> str:
 def _failure(ray, exc: BaseException, out: Path, nodes_before: dict[str, str]) -> FitError:
     """The FitError for a failed Ray Train run: WorkerLostError when a node that was alive at the start
     is gone (waiting up to NODE_DEATH_WAIT_S for Ray's health checks to notice)."""
-    from train.engine import read_checkpoint
 
     text = f"{exc!r} {exc}"
     died = any(w in text for w in ("ActorDiedError", "ActorUnavailableError", "died", "unavailable", "Socket closed",

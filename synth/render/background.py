@@ -18,7 +18,7 @@
 * ``"clutter"``: a room -- patterned planes in perspective, frames, shelves, poles,
   cables (``synth.render.clutter``).
 
-``bg.blur`` > 0 defocuses every kind but solid (:func:`defocus`, sigma = blur x
+``bg.blur`` > 0 defocuses every kind but solid (:func:`synth.draw.defocus.defocus`, sigma = blur x
 width; leaves and clutter are drawn on a coarser grid first when the blur allows):
 the head, drawn over it, stays sharp. Both renderers paste exactly these
 bytes where the head is not (``synth.render.gl``, ``synth.render.blender``), so a
@@ -35,7 +35,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from synth.render.value_noise import value_noise
+from synth.draw.defocus import defocus
+from synth.draw.value_noise import value_noise
 from synth.scene import Background
 
 #: noise octaves of the brightness pattern: (grid cells across the longer side, weight)
@@ -130,32 +131,6 @@ def _sharp_background(bg: Background, width: int, height: int) -> np.ndarray:
     if bg.kind in ("leaves", "clutter"):
         return _pattern_background(bg, width, height)
     raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image, leaves, clutter)")
-
-
-def defocus(img: np.ndarray, sigma: float) -> np.ndarray:
-    """(H, W, 3) or (H, W) uint8 ``img`` blurred by a Gaussian of ``sigma`` px (approximately;
-    reflected border).
-
-    Below 1.5 px a Gaussian blur; beyond, shrunk by a power of two f >= 2 (area average),
-    blurred by sqrt(sigma^2 - f^2/4) / f and scaled back bilinearly -- the variance the
-    shrink and the bilinear resize add is taken out -- so the cost stays ~0.1-0.15 ms at
-    256x256 whatever the sigma (a full-size Gaussian of 2 px took 0.4 ms here, of 8 px 5 ms)
-    and the result stays within ~0.35 grey levels mean of the exact blur on dead-leaves images.
-    """
-    import cv2
-
-    if sigma < 0.3:
-        return img
-    if sigma < 1.5:
-        return cv2.GaussianBlur(img, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT)
-    f = 2
-    while sigma / (2 * f) >= 1.2:
-        f *= 2
-    h, w = img.shape[:2]
-    small = cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), float(np.sqrt(sigma * sigma - f * f / 4.0) / f),
-                             borderType=cv2.BORDER_REFLECT)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _defocused_pattern(bg: Background, width: int, height: int, sigma: float) -> np.ndarray:

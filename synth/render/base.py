@@ -23,6 +23,26 @@ RENDER_OUTPUT_KEYS = ("rgb", "depth", "mask", "landmarks", "landmarks_visible", 
 #:   seg        (H, W) uint8      -- part class per pixel (``synth.heads.mesh.SEG_CLASSES``, 0 = background)
 
 
+class Closeable:
+    """A backend holding a context or a scene: ``with Backend(...) as r:`` closes it at the end, and so
+    does garbage collection (errors ignored there). The class defines ``close()``, safe to call twice."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 class Renderer(Protocol):
     """Turns a :class:`SceneSpec` and its head mesh into images and geometric labels."""
 

@@ -111,6 +111,7 @@ import numpy as np
 from synth.heads.mesh import HeadMesh, MeshPart, part_class
 from synth.render import geometry
 from synth.render.background import make_background
+from synth.render.base import Closeable
 from synth.render.outputs import render_outputs, render_size
 from synth.render.blender_math import (
     camera_matrix,
@@ -224,7 +225,7 @@ def _texture_pixels(texture: np.ndarray) -> np.ndarray:
     return (img[::-1].astype(np.float32) * np.float32(1.0 / 255.0)).ravel()
 
 
-class BlenderRenderer:
+class BlenderRenderer(Closeable):
     """Cycles renderer (see module doc).
 
     samples: Cycles samples per pixel (adaptive sampling may stop earlier).
@@ -314,18 +315,6 @@ class BlenderRenderer:
         self._images.clear()
         self._pass_images.clear()
         self._cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # ------------------------------------------------------------------ caches
     def _image(self, part: MeshPart):

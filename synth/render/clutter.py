@@ -5,7 +5,7 @@ this gives the structure of the indoor and street scenes faces are photographed
 in: long straight edges, perspective, repeated man-made textures, objects.
 Drawn like the dead leaves, as a uint8 label map coloured by a palette:
 
-1. the back wall: label 0, plain or patterned (``synth.render.patterns``: wallpaper,
+1. the back wall: label 0, plain or patterned (``synth.draw.patterns``: wallpaper,
    tiles, plaster -- the pattern sets bit 7, which the palette colours darker);
 2. up to two planes in perspective -- a floor below a horizon and a side wall --
    each a patterned window warped by the homography of its quadrilateral
@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synth.render import patterns, shapes
+from synth.draw import patterns, shapes
 from synth.render.leaves import colorize
 
 N_OBJECTS = (4, 11)

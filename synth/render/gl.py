@@ -30,7 +30,7 @@ fragments with alpha < 0.5 discarded; Lambert key light, Lambert fill light and 
 spherical-harmonic environment term over the ambient (``spec.light``; no cast shadows: Cycles has them;
 direction from head toward the light in the camera frame, intensity * color) +
 ambient * color, plus a weak Blinn-Phong specular on parts named "skin" (a whole
-shininess is unrolled into products, ``specular_power_glsl``); result
+shininess is unrolled into products; GLSL in ``synth.render.gl_shaders``); result
 re-encoded with sqrt. Lighting is evaluated per vertex (Gouraud) and the
 albedo per pixel: head meshes have ~1-5 px triangles in face crops, so this
 looks the same as per-pixel lighting and halves llvmpipe's fragment cost.
@@ -73,7 +73,9 @@ import numpy as np
 from synth.heads.mesh import HeadMesh, part_class
 from synth.render import geometry, lod
 from synth.render.background import make_background, solid_rgb
+from synth.render.base import Closeable
 from synth.render.cutout import ALPHA_CUT, MIXED, TRANSPARENT, triangle_alpha_classes
+from synth.render.gl_shaders import fragment_shader, vertex_shader
 from synth.render.outputs import render_outputs, render_size
 from synth.render.texture import texture_luminance
 from synth.scene import SceneSpec
@@ -86,108 +88,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 BACKENDS = ("osmesa", "egl")
 #: cut-out classifications kept (LRU): one per (texture, UVs, triangles), shared across identities
 _CUTOUTS_KEPT = 256
-
-_VERTEX_SHADER = """
-#version 330
-uniform mat3 u_rot;          // head -> camera rotation
-uniform vec3 u_trans;        // head origin in camera frame, mm
-uniform mat3 u_rot_body;     // torso pose: head-frame points -> camera (about the neck pivot)
-uniform vec3 u_trans_body;
-uniform mat4 u_proj;         // camera frame -> clip (geometry.gl_projection)
-uniform vec3 u_light_dir;    // unit, camera frame, toward the light
-uniform vec3 u_light_col;    // intensity * color (linear)
-uniform vec3 u_ambient;      // ambient * color (linear)
-uniform vec3 u_fill_dir;     // unit, camera frame, toward the fill light
-uniform vec3 u_fill_col;     // fill intensity * colour (0 = none)
-uniform vec3 u_env_dir;      // unit, camera frame: the environment's bright side
-uniform vec3 u_env_col;      // env strength * colour: ambient + u_env_col * dot(n, u_env_dir)
-uniform float u_ks;          // specular strength (0 = none)
-uniform bool u_two_sided;    // flip normals that face away from the camera
-in vec3 in_pos;
-in vec3 in_nrm;
-in vec2 in_uv;
-in float in_blend;           // 0 = moves with the head, 1 = with the torso
-%s
-out float v_z;
-out vec3 v_diffuse;          // multiplies the linear albedo
-out vec3 v_specular;         // added after
-out vec2 v_uv;
-void main() {
-    vec3 p = u_rot * in_pos + u_trans;
-    vec3 n = u_rot * in_nrm;
-    if (in_blend > 0.0) {   // the neck and below: linear blend of the head's and the torso's pose
-        p = mix(p, u_rot_body * in_pos + u_trans_body, in_blend);
-        n = mix(n, u_rot_body * in_nrm, in_blend);
-    }
-    n = normalize(n);
-    vec3 view = normalize(-p);
-    if (u_two_sided && dot(n, view) < 0.0) n = -n;
-    float nl = max(dot(n, u_light_dir), 0.0);
-    v_diffuse = u_ambient + nl * u_light_col;
-    v_diffuse += max(dot(n, u_fill_dir), 0.0) * u_fill_col;
-    v_diffuse = max(v_diffuse + dot(n, u_env_dir) * u_env_col, 0.0);
-    v_specular = vec3(0.0);
-    if (u_ks > 0.0 && nl > 0.0) {
-        vec3 h = normalize(u_light_dir + view);
-        v_specular = u_ks * specular_power(max(dot(n, h), 0.0)) * u_light_col;
-    }
-    v_z = p.z;
-    v_uv = vec2(in_uv.x, 1.0 - in_uv.y);   // texture rows are uploaded top-first
-    gl_Position = u_proj * vec4(p, 1.0);
-}
-"""
-
-
-def specular_power_glsl(shininess: float) -> str:
-    """GLSL ``float specular_power(float x)``: x ** shininess, x in [0, 1].
-
-    A whole exponent (1..1024) is unrolled into repeated squaring (24: five products):
-    llvmpipe evaluates ``pow`` as exp2(log2) polynomials per vertex, which cost 7 % of a
-    frame's CPU (paired A/B); the products round differently from ``pow`` by at most one
-    grey level on a handful of highlight pixels. Other exponents keep ``pow``.
-    """
-    n = float(shininess)
-    if not (n == int(n) and 1 <= n <= 1024):
-        return f"float specular_power(float x) {{ return pow(x, {n!r}); }}"
-    steps, k, first = [], int(n), True
-    while k:
-        if k & 1:
-            steps.append("r = b;" if first else "r *= b;")
-            first = False
-        k >>= 1
-        if k:
-            steps.append("b *= b;")
-    return "float specular_power(float x) { float b = x; float r; " + " ".join(steps) + " return r; }"
-
-
-_FRAGMENT_SHADER = """
-#version 330
-#define CUTOUT %d
-uniform sampler2D u_tex;
-uniform vec3 u_tint;         // recolour: albedo = u_tint * luminance (u_tint already / the texture's mean)
-uniform bool u_tint_on;
-uniform float u_class;       // part class / 255 (synth.heads.mesh.PART_CLASSES)
-in float v_z;
-in vec3 v_diffuse;
-in vec3 v_specular;
-in vec2 v_uv;
-layout(location = 0) out vec4 f_color;
-layout(location = 1) out float f_z;
-layout(location = 2) out float f_class;
-void main() {
-    vec4 tex = texture(u_tex, v_uv);
-#if CUTOUT
-    if (tex.a < 0.5) discard;
-#endif
-    // sRGB-ish: decode with gamma 2 (square), light linearly, encode with sqrt
-    vec3 albedo = tex.rgb * tex.rgb;
-    if (u_tint_on) albedo = u_tint * dot(albedo, vec3(0.2126, 0.7152, 0.0722));
-    vec3 c = albedo * v_diffuse + v_specular;
-    f_color = vec4(sqrt(clamp(c, 0.0, 1.0)), 1.0);
-    f_z = v_z;   // perspective-correct: exact camera z of the triangle plane at the pixel centre
-    f_class = u_class;
-}
-"""
 
 #: Framebuffer.color_mask values: every attachment, shaded colour only, camera z and part class only
 _WRITE_ALL = ((True,) * 4, (True,) * 4, (True,) * 4)
@@ -244,7 +144,7 @@ def _mesh_fingerprint(head: HeadMesh) -> tuple:
     return (head.identity, tuple(parts))
 
 
-class GLRenderer:
+class GLRenderer(Closeable):
     """moderngl renderer (see module doc).
 
     backend: "auto", "osmesa" or "egl".
@@ -303,9 +203,8 @@ class GLRenderer:
         self._cutouts: OrderedDict = OrderedDict()   # (texture, UV/triangle digest) -> (indices, alpha test)
         with self.ctx:
             # two head programs: opaque (early z) and cutout (alpha discard)
-            vertex_shader = _VERTEX_SHADER % specular_power_glsl(self.shininess)
-            self._progs = {cut: self.ctx.program(vertex_shader=vertex_shader,
-                                                 fragment_shader=_FRAGMENT_SHADER % int(cut))
+            vertex = vertex_shader(self.shininess)
+            self._progs = {cut: self.ctx.program(vertex_shader=vertex, fragment_shader=fragment_shader(cut))
                            for cut in (False, True)}
             self._u = {id(p): _uniforms(p) for p in self._progs.values()}
             for prog in self._progs.values():
@@ -361,18 +260,6 @@ class GLRenderer:
         if self._loader is not None:
             self._loader.release()
             self._loader = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # ------------------------------------------------------------------ caches
     @staticmethod

@@ -5,13 +5,13 @@ The dead-leaves model (shapes dropped one over another, sizes with density
 amplitude spectrum falling roughly as 1/f, sharp occlusion edges at every
 scale, flat regions between them. Here:
 
-1. a label map (uint8) gets ``N_SHAPES`` outlines of :mod:`synth.render.shapes`
+1. a label map (uint8) gets ``N_SHAPES`` outlines of :mod:`synth.draw.shapes`
    (ellipses, rectangles, polygons, blobs, bars), radii power-law distributed
    (density ~ r^-ALPHA) between ``R_MIN`` and ``R_MAX`` of the frame's longer
    side, filled largest first (OpenCV, one call per shape), so the frame is
    covered by large shapes and the small ones lie on them; label 0, the
    backdrop, fills what no shape covers;
-2. two two-tone patterns of :mod:`synth.render.patterns` (stripes, checks,
+2. two two-tone patterns of :mod:`synth.draw.patterns` (stripes, checks,
    blotches) drawn for the frame set bits 7 and 6 of the map where they are on;
 3. one 256-entry palette colours the map: each label its colour, and where a
    label takes a pattern (40 %, one of the two) that pattern's bit switches it to
@@ -28,7 +28,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synth.render import patterns, shapes
+from synth.draw import patterns, shapes
 
 N_SHAPES = 63  # labels 1..63: bits 7 and 6 are left for the patterns
 #: shape radii as fractions of the frame's longer side, and the power-law exponent

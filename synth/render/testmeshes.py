@@ -4,7 +4,8 @@
 (``synth.heads.mesh``: mm, x toward image right, y down, z from the face toward
 the back; the "face" is the -z hemisphere) with a checker texture and 68
 landmarks laid out like a face on the front hemisphere, exactly on the sphere;
-the nose tip (landmark 30) is at (0, 0, -radius).
+the nose tip (landmark 30) is at (0, 0, -radius). :class:`SphereHeadBank` serves them as a
+head bank (``synth.pipeline.sphere_sample_maker``: the real per-sample path without the MakeHuman build).
 """
 from __future__ import annotations
 
@@ -82,3 +83,24 @@ def sphere_head(radius_mm: float = 90.0, identity: int = 0, n_lat: int = 84, n_l
     lm = np.concatenate([xy, z[:, None]], 1).astype(np.float32)
     return HeadMesh(identity=identity, parts=(part,), landmarks=lm,
                     attributes={"source": "testmeshes.sphere_head", "radius_mm": float(radius_mm)})
+
+
+class SphereHeadBank:
+    """A head bank (``len``, ``get(identity)``, ``describe()``) of :func:`sphere_head` s of radius 90 mm,
+    one per identity 0..size-1, built on first use; for tests and benchmarks."""
+
+    def __init__(self, size: int):
+        self.size = int(size)
+        self._heads: dict = {}
+
+    def __len__(self) -> int:
+        return self.size
+
+    def get(self, identity: int) -> HeadMesh:
+        h = self._heads.get(identity)
+        if h is None:
+            h = self._heads[identity] = sphere_head(90.0, identity=int(identity))
+        return h
+
+    def describe(self) -> dict:
+        return {"source": "synth.render.testmeshes.sphere_head", "pool_size": self.size}

@@ -33,7 +33,7 @@ downsample      factor >= 1              shrink and scale back up
 Rotation, Euler and head-centre labels never change: none of these moves the
 head relative to the camera (a translation moves the image window: the new
 ``K`` describes it). Pixel effects go through ``synth.effects.apply_effects``
-and occluder textures through ``synth.robustness``, so real and synthetic
+and occluder textures through ``synth.occluders``, so real and synthetic
 suites share one implementation.
 
 Randomness: sample ``i`` of repeat ``r`` draws from
@@ -51,8 +51,8 @@ from typing import ClassVar, Protocol, Sequence
 import numpy as np
 
 from synth.effects import apply_effects
-from synth.robustness import (apply_effects_with_patches, occluder_texture, parse_occluder_level, patch_size,
-                              place_occluder)
+from synth.occluders import (apply_effects_with_patches, occluder_texture, parse_occluder_level, patch_size,
+                             place_occluder)
 from synth.scene import Effects
 
 from .sample import Sample

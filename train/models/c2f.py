@@ -58,6 +58,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synth.pose import coarse_category
+
 from .backbones.googlenet import googlenet_tail, googlenet_trunk
 from .base import ModelError, PoseModel
 from .registry import register_model
@@ -74,13 +76,13 @@ ANGLE_NAMES = ("pitch", "yaw", "roll")
 
 
 def coarse_category_tensor(euler: torch.Tensor) -> torch.Tensor:
-    """Vectorised ``synth.pose.coarse_category``: euler (N, 3) degrees -> (N,) int64 in 0..3.
+    """``synth.pose.coarse_category`` of a batch: euler (N, 3) degrees -> (N,) int64 in 0..3.
 
     0: pitch >= 0, yaw >= 0; 1: pitch >= 0, yaw < 0; 2: pitch < 0, yaw >= 0; 3: pitch < 0, yaw < 0.
     """
     if euler.ndim != 2 or euler.shape[1] < 2:
         raise ValueError(f"coarse_category_tensor takes euler (N, 3) degrees, got {tuple(euler.shape)}")
-    return (euler[:, 0] < 0).long() * 2 + (euler[:, 1] < 0).long()
+    return coarse_category(euler[:, 0], euler[:, 1])
 
 
 @dataclass(frozen=True)

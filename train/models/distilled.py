@@ -2,9 +2,9 @@
 
 ``create_model("distill", student="ehpnet_r18", teachers=["runs/t-r101", ...])``
 loads each teacher from its run folder (best checkpoint) and wraps them with
-the student in :class:`train.distill.DistillModel`, so ``train fit`` /
+the student in :class:`train.models.distill.DistillModel`, so ``train fit`` /
 ``train distill`` train it like any model. Its checkpoints hold the student
-only; ``train.engine.load_model`` turns them back into the student model.
+only; ``train.checkpoints.load_model`` turns them back into the student model.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from .registry import create_model, register_model
 def distill(student: str = "ehpnet_r18", teachers: Sequence[str] = (), temperature: float = 1.0,
             hard_weight: float = 0.0, student_cfg: dict | None = None, which: str = "best") -> PoseModel:
     """student: registered name; teachers: run folders or checkpoint files; temperature, hard_weight: see
-    ``train.distill``; student_cfg: the student's options; which: teacher checkpoint (best | last)."""
-    from train.distill import DistillModel
-    from train.engine import load_model
+    ``train.models.distill``; student_cfg: the student's options; which: teacher checkpoint (best | last)."""
+    from train.checkpoints import load_model
 
     from .base import ModelError
+    from .distill import DistillModel
 
     if not teachers:
         raise ModelError("distill needs teachers: --teachers RUN1,RUN2,... (run folders written by `train fit`)")

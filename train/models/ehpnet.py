@@ -4,8 +4,8 @@
 Every variant is a backbone (global average pooled) with three linear heads
 classifying pitch, yaw and roll into 62 bins of 3 deg over [-93, 93)
 (``EHPNET_BINS``); the angle is the softmax expectation over the bin centres
-(``train.losses``). Loss with hard labels: per angle CE + ``alpha`` * MSE of the
-expectation (``train.losses.binned_pose_loss``, alpha 1).
+(``train.models.losses``). Loss with hard labels: per angle CE + ``alpha`` * MSE of the
+expectation (``train.models.losses.binned_pose_loss``, alpha 1).
 
 Variants (input: 112 x 112 RGB by default, ``input_size=(W, H)`` for smaller
 runs; ImageNet normalisation, crop preset ``ehpnet``: the face box padded to a
@@ -16,7 +16,7 @@ square, resized):
   size, so it takes 112 x 112 only unless ``input_size`` says otherwise),
   ``ehpnet_t_res2net101`` (Res2Net-101 26w x 4s);
 - the student ``ehpnet_r18`` (ResNet-18), trained with hard labels like the
-  teachers or distilled from their ensemble by ``train.distill.DistillModel``.
+  teachers or distilled from their ensemble by ``train.models.distill.DistillModel``.
 
 ``pretrained``: path of a local ImageNet state dict for the backbone
 (torchvision ResNet layout; the Res2Net authors' layout for Res2Net; a
@@ -33,10 +33,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from train.losses import BinSpec, binned_pose_loss, softmax_expectation
-
 from .backbones import botnet, res2net, resnet
 from .base import ModelError, PoseModel
+from .losses import BinSpec, binned_pose_loss, softmax_expectation
 from .registry import register_model
 from .spec import InputSpec, Recipe, input_size_pair
 

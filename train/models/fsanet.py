@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..losses import ANGLE_NAMES, angle_l1_loss
 from .base import ModelError, PoseModel
+from .losses import ANGLE_NAMES, angle_l1_loss
 from .registry import register_model
 from .spec import Recipe
 from .ssrnet import FSA_RECIPE, RAW_PIXELS_SPEC, SSRConfig, TwoStream, keras_init_, ssr_decode

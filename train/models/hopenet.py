@@ -3,9 +3,9 @@
 A ResNet trunk, global average pooling and three fully connected heads, one
 per angle, each classifying into 66 bins of 3 deg over [-99, 99). Loss per angle:
 cross-entropy on the bin + alpha * MSE of the softmax expectation against the
-angle (``train.losses.binned_pose_loss``; alpha 1 or 2 in the paper, 1 here by
+angle (``train.models.losses.binned_pose_loss``; alpha 1 or 2 in the paper, 1 here by
 default). Prediction: the softmax expectation over the bin *centres* (the
-reference uses the lower edges, 1.5 deg lower; see ``train.losses``).
+reference uses the lower edges, 1.5 deg lower; see ``train.models.losses``).
 
 Training recipe (paper section 4 and ``code/train_hopenet.py``): Adam with
 lr 1e-5 (betas 0.9 / 0.999), 25 epochs, batch 128 (the authors' answer in the
@@ -30,9 +30,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..losses import ANGLE_NAMES, HOPENET_BINS, BinSpec, binned_pose_loss, softmax_expectation
 from .backbones.resnet import ResNet, load_imagenet_weights, resnet18, resnet34, resnet50, resnet101
 from .base import ModelError, PoseModel
+from .losses import ANGLE_NAMES, HOPENET_BINS, BinSpec, binned_pose_loss, softmax_expectation
 from .registry import register_model
 from .spec import InputSpec, Recipe
 
@@ -56,7 +56,7 @@ class Hopenet(PoseModel):
     the heads in ``param_groups``. freeze_stem / freeze_bn_stats: see the module
     docstring (None = on iff ``pretrained``). pretrained: local torchvision
     ImageNet ResNet state dict (.pth). out_of_range: ``"clip"`` | ``"ignore"``
-    (``train.losses.binned_pose_loss``).
+    (``train.models.losses.binned_pose_loss``).
     """
 
     size_multiple = 1

@@ -28,7 +28,8 @@ from typing import Any, Callable
 from .base import ModelError, PoseModel
 from .spec import Recipe
 
-_NOT_ARCHITECTURES = {"base", "spec", "registry", "backbones"}
+#: modules of this package that register no model (helpers the architectures share)
+_NOT_ARCHITECTURES = {"base", "spec", "registry", "backbones", "losses", "distill"}
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..losses import angle_l1_loss
 from .base import ModelError, PoseModel
+from .losses import angle_l1_loss
 from .registry import register_model
 from .spec import InputSpec, Recipe
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .resnet import Bottleneck, ResNet, load_imagenet_weights
+from .resnet import Bottleneck, BottleneckBase, ResNet, load_imagenet_weights
 
 __all__ = ["RelPosMHSA", "BoTBlock", "BoTNet", "botnet101", "botnet50", "load_resnet_weights", "stage_sizes"]
 
@@ -94,10 +94,8 @@ class RelPosMHSA(nn.Module):
         return out.reshape(B, C, H, W)
 
 
-class BoTBlock(nn.Module):
+class BoTBlock(BottleneckBase):
     """Bottleneck with MHSA in place of the 3x3 conv: 1x1 (width), MHSA [+ 2x2 avg-pool], 1x1 (4 width), shortcut."""
-
-    expansion = 4
 
     def __init__(self, cin: int, width: int, fmap_hw: tuple[int, int], stride: int = 1,
                  downsample: nn.Module | None = None, heads: int = 4):
@@ -112,12 +110,8 @@ class BoTBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.pool(self.mhsa(out))))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+    def spatial(self, out: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.mhsa(out))
 
 
 class BoTNet(nn.Module):

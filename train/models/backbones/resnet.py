@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101",
+__all__ = ["BasicBlock", "Bottleneck", "BottleneckBase", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101",
            "load_imagenet_weights", "WeightsError"]
 
 
@@ -66,10 +66,25 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3 (strided), 1x1 expand by 4, with a shortcut; ResNet-50/101."""
+class BottleneckBase(nn.Module):
+    """A bottleneck's data flow: 1x1 reduce (conv1, bn1), a spatial op (:meth:`spatial`, then bn2),
+    1x1 expand by 4 (conv3, bn3), shortcut (``downsample`` or identity); subclasses make the layers."""
 
     expansion = 4
+
+    def spatial(self, out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.spatial(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(BottleneckBase):
+    """1x1 reduce, 3x3 (strided), 1x1 expand by 4, with a shortcut; ResNet-50/101."""
 
     def __init__(self, cin: int, width: int, stride: int = 1, downsample: nn.Module | None = None):
         super().__init__()
@@ -82,12 +97,8 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+    def spatial(self, out: torch.Tensor) -> torch.Tensor:
+        return self.conv2(out)
 
 
 class ResNet(nn.Module):

@@ -1,7 +1,7 @@
 """Smooth value noise: octaves of random grids, smoothstep-bilinearly interpolated, as one matrix product.
 
 Used by the noise background (``synth.render.background``) and the procedural
-patterns (``synth.render.patterns``).
+patterns (``synth.draw.patterns``).
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from synth.render.value_noise import value_noise
+from synth.draw.value_noise import value_noise
 
 #: side of the cached pattern fields; frames up to this size crop them, larger ones stretch them
 BANK_SIZE = 512

@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
-from train.models.base import ModelError, PoseModel
+from .base import ModelError, PoseModel
 
 ANGLE_NAMES = ("pitch", "yaw", "roll")
 
