@@ -47,6 +47,18 @@ pytestmark = pytest.mark.slow
 #: a model passes when its held-out mean MAE is below MARGIN x the trivial predictor's.
 MARGIN = 0.9
 
+#: the synthetic sources' augmentation in these fits: flip and a little blur, as before the photo augmentation
+#: of the sim-to-real recipe existed. That recipe (colour, grey, framing, JPEG, erasing; on by default) is for
+#: long runs that must transfer to photos; on these few-hundred-sample fits it keeps every model near the
+#: trivial predictor (ehpnet_r18: 0.99x with it, 0.74x without), and what is tested here is that each model
+#: learns, not the recipe (tests/test_photo_augment.py tests that).
+FIT_AUGMENT = {"box_scale": (1.0, 1.0), "box_shift": 0.0, "border_p": 0.0, "color_p": 0.0, "gray_p": 0.0,
+               "jpeg_p": 0.0, "erase_p": 0.0}
+
+#: Last full run of this file (2026-12-05, FIT_AUGMENT, 11.4 min with another job on the other core): ehpnet_r18
+#: 0.769x, distill 0.819x, botnet101 0.851x, r101 0.839x, res2net101 0.765x (9 epochs), hrnet_bernoulli 0.656x,
+#: hrnet_bernoulli_bg 0.843x, c2f_depth 0.594x, c2f_gray 0.869x. The fits are seeded and single-threaded: the same
+#: code gives the same ratios on another machine of this kind (CI reproduced 0.989x to the digit).
 #: model -> (create kwargs, FitConfig overrides). Measured on a 2-core machine with one torch thread
 #: (another process busy on the other core); "Nx" = held-out mean MAE / the trivial predictor's
 #: (30.2 deg: P 28.6, Y 35.1, R 26.9). Fit times include nothing else; predicting the 128
@@ -66,8 +78,9 @@ FITS: dict[str, tuple[dict, dict]] = {
     # at the bar's edge -- 0.839x on one render set, 0.919x after texture filtering changed the
     # renders by 0.1 grey levels on average; 9 epochs, ~180 s: 0.847x (25.6 deg: P 27.8, Y 22.9, R 26.0).
     "ehpnet_t_r101": ({"alpha": 0.01, "input_size": (32, 32)}, dict(epochs=9, batch_size=16, lr=2e-3)),
-    "ehpnet_t_res2net101": ({"alpha": 0.01, "input_size": (32, 32)}, dict(epochs=7, batch_size=16, lr=2e-3)),
-    # measured: 7 x 384, ~140 s each: ResNet-101 0.839x (25.4 deg, earlier renders), Res2Net-101 0.834x (25.2 deg).
+    "ehpnet_t_res2net101": ({"alpha": 0.01, "input_size": (32, 32)}, dict(epochs=9, batch_size=16, lr=2e-3)),
+    # measured: 7 x 384, ~140 s each: ResNet-101 0.839x (25.4 deg, earlier renders), Res2Net-101 0.834x (25.2 deg);
+    # on the renders of 2026-12-05 (head frame v3, AFLW-placed jaw points) Res2Net-101 at 7 epochs: 0.936x, at 9: 0.765x.
     # HRNet with one module per stage (~22 samples/s at 64x64). With the default (HRNet) init: 2 x 384:
     # 1.00x; 3 epochs: 0.97x; 4 epochs (lr 5e-4, 2e-3 or 4e-3): 0.99-1.00x; 6 epochs: 0.89x; 10 epochs
     # (~160 s): 0.838x. With init "torch", 4 x 384, ~80 s: 0.726x (21.9 deg: P 25.4, Y 18.9, R 21.4);
@@ -136,7 +149,8 @@ def baseline(rendered_set) -> Baseline:
 def _fit(rendered_set, out: Path, model: str, extra_cfg: dict | None = None) -> Path:
     model_cfg, overrides = FITS[model]
     cfg = FitConfig(model=model, data=[f"synth:{rendered_set.train}"], out=str(out),
-                    model_cfg={**model_cfg, **(extra_cfg or {})}, seed=0, progress=False, **overrides)
+                    model_cfg={**model_cfg, **(extra_cfg or {})}, seed=0, progress=False, photo_augment=FIT_AUGMENT,
+                    **overrides)
     fit(cfg, log=lambda m: None)
     return out
 
