@@ -6,7 +6,7 @@ For the cluster tests and benchmarks, and for trying the cluster path before ren
         c.add_node()                             # `ray start --head ...`
         c.add_node()                             # `ray start --address HEAD ...`
         subprocess.run(["synth", "render", "--address", c.address, ...], env=c.env)
-        c.kill_node(c.nodes[1])                  # SIGKILL that node's raylet
+        c.kill_node(c.nodes[1])                  # SIGKILL that node's raylet and its workers
     # every process the cluster started is gone, even after an exception
 
 Each node is a separate ``ray start`` with its own ``--temp-dir`` (under ``root``), its own
@@ -109,6 +109,15 @@ def marked_pids(marker: str) -> list[int]:
     return out
 
 
+def _parent_pid(pid: int) -> int:
+    """The parent of ``pid`` (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])   # the name in (...) may hold spaces
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def _cmdline(pid: int) -> list[str]:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -199,11 +208,27 @@ class LocalCluster:
         return None
 
     def kill_node(self, node: Node, sig: int = signal.SIGKILL) -> int:
-        """Send ``sig`` to ``node``'s raylet (what a lost machine looks like to Ray); returns its pid."""
+        """Send ``sig`` to ``node``'s raylet and every process under it -- its workers and agents -- at once,
+        as when the machine is lost; returns the raylet's pid.
+
+        The raylet alone is not enough: a worker whose raylet died goes on running its task and can return
+        the result straight to the driver, so a short run may finish as if nothing were lost."""
         pid = self.raylet_pid(node)
         if pid is None:
             raise ClusterError(f"node {node.index} has no running raylet")
-        os.kill(pid, sig)
+        children: dict[int, list[int]] = {}
+        for p in marked_pids(self.marker):
+            children.setdefault(_parent_pid(p), []).append(p)
+        doomed, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            doomed.append(p)
+            todo.extend(children.get(p, []))
+        for p in doomed:
+            try:
+                os.kill(p, sig)
+            except OSError:   # already gone
+                pass
         return pid
 
     # -------------------------------------------------------------- teardown
