@@ -51,3 +51,21 @@ def rendered_set(tmp_path_factory) -> RenderedSet:
         out[name] = root / name
         render_run(cfg, out[name], n, shard_size=128, workers=1, progress=False, log=lambda msg: None)
     return RenderedSet(**out)
+
+
+def check_folder(out: Path, n: int) -> dict:
+    """A finished run folder: complete, checksums right, every index exactly once, no temporary files;
+    returns the manifest (the runner and cluster tests share this check)."""
+    import numpy as np
+
+    from synth.shards import open_dataset, read_manifest
+
+    m = read_manifest(out)
+    assert m["complete"] and sum(r["count"] for r in m["shards"]) == n
+    ds = open_dataset(out, require_complete=True)
+    ds.validate(checksums=True)
+    idx = np.concatenate([r.labels["index"] for r in ds.shards])
+    ds.close()
+    assert sorted(idx.tolist()) == list(range(n))          # every index exactly once
+    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]
+    return m

@@ -17,12 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, check_folder
 from synth.local_cluster import LocalCluster
-from synth.shards import open_dataset, read_manifest
+from synth.shards import read_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -66,19 +65,6 @@ def shard_content(folder: Path) -> dict[str, str]:
             f.visititems(visit)
         out[rec["file"]] = h.hexdigest()
     return out
-
-
-def check_folder(out: Path, n: int) -> dict:
-    """Complete, checksums right, every index exactly once, no temporary files; returns the manifest."""
-    m = read_manifest(out)
-    assert m["complete"] and sum(r["count"] for r in m["shards"]) == n
-    ds = open_dataset(out, require_complete=True)
-    ds.validate(checksums=True)
-    idx = np.concatenate([r.labels["index"] for r in ds.shards])
-    ds.close()
-    assert sorted(idx.tolist()) == list(range(n))
-    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]
-    return m
 
 
 class Command:
