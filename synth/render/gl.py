@@ -2,9 +2,9 @@
 
 ``GLRenderer(backend)`` implements :class:`synth.render.base.Renderer`. One GL
 context per renderer object. Per frame it draws every part of the head once into
-a framebuffer object with two colour attachments -- RGBA8 shaded colour and R32F
-camera-space z in mm -- plus a depth renderbuffer, reads both back, and derives
-the rest in numpy:
+a framebuffer object with two colour attachments -- RGBA8 shaded colour with the
+part class in its alpha, and R32F camera-space z in mm -- plus a depth renderbuffer,
+reads both back, and derives the rest in numpy:
 
 * rgb: read back directly. The background is the same bytes as
   ``background.make_background`` gives other backends, by construction: a solid
@@ -89,10 +89,10 @@ BACKENDS = ("osmesa", "egl")
 #: cut-out classifications kept (LRU): one per (texture, UVs, triangles), shared across identities
 _CUTOUTS_KEPT = 256
 
-#: Framebuffer.color_mask values: every attachment, shaded colour only, camera z and part class only
-_WRITE_ALL = ((True,) * 4, (True,) * 4, (True,) * 4)
-_WRITE_COLOR = ((True,) * 4, (False,) * 4, (False,) * 4)
-_WRITE_Z = ((False,) * 4, (True,) * 4, (True,) * 4)
+#: Framebuffer.color_mask values: every attachment, shaded colour (and class) only, camera z only
+_WRITE_ALL = ((True,) * 4, (True,) * 4)
+_WRITE_COLOR = ((True,) * 4, (False,) * 4)
+_WRITE_Z = ((False,) * 4, (True,) * 4)
 
 
 def _choose_backends(backend: str) -> list[str]:
@@ -376,10 +376,9 @@ class GLRenderer(Closeable):
         if entry is None:
             color = self.ctx.renderbuffer(key, 4)
             zbuf = self.ctx.renderbuffer(key, 1, dtype="f4")
-            seg = self.ctx.renderbuffer(key, 1)
             depth = self.ctx.depth_renderbuffer(key)
-            fbo = self.ctx.framebuffer(color_attachments=[color, zbuf, seg], depth_attachment=depth)
-            entry = (fbo, (color, zbuf, seg, depth))
+            fbo = self.ctx.framebuffer(color_attachments=[color, zbuf], depth_attachment=depth)
+            entry = (fbo, (color, zbuf, depth))
             self._fbos[key] = entry
             while len(self._fbos) > 8:
                 old, att = self._fbos.popitem(last=False)[1]
@@ -392,13 +391,13 @@ class GLRenderer(Closeable):
 
     @staticmethod
     def _clear(fbo, rgb) -> None:
-        """Clear the whole framebuffer: colour = rgb (0..1) with alpha 1, camera z and class = 0, depth = 1.
+        """Clear the whole framebuffer: colour = rgb (0..1) with alpha (the class) 0, camera z = 0, depth = 1.
 
         Unscissored per-attachment clears stay on llvmpipe's fast clear path (a clear limited to
         the viewport is drawn as a quad), and a solid background needs no pass of its own.
         """
         fbo.color_mask = _WRITE_COLOR
-        fbo.clear(float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0, depth=1.0)
+        fbo.clear(float(rgb[0]), float(rgb[1]), float(rgb[2]), 0.0, depth=1.0)
         fbo.color_mask = _WRITE_Z
         fbo.depth_mask = False
         fbo.clear(0.0, 0.0, 0.0, 0.0)
@@ -476,9 +475,8 @@ class GLRenderer(Closeable):
             fbo.read_into(rgba, view, components=4, attachment=0, alignment=1, dtype="f1")
             fbo.read_into(z, view, components=1, attachment=1, alignment=1, dtype="f4")
             rgb = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
-            if segmentation:
-                seg = np.empty((height, width), np.uint8)
-                fbo.read_into(seg, view, components=1, attachment=2, alignment=1, dtype="f1")
+            if segmentation:  # the part class rides in the colour's alpha (no blending reads it)
+                seg = cv2.extractChannel(rgba, 3)
         if background and bg.kind != "solid":  # where no head fragment wrote camera z (see the module doc)
             cv2.copyTo(np.asarray(make_background(bg, width, height)), (z <= 0.0).view(np.uint8), rgb)
         return (rgb, z, cam, seg) if segmentation else (rgb, z, cam)
