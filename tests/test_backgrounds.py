@@ -136,3 +136,37 @@ def test_outlines_have_their_extent_and_pixel_convention():
     p = shapes.power_law_sizes(np.random.default_rng(0), 20000, 2.0, 200.0, 2.0)
     assert p.min() >= 2.0 and p.max() <= 200.0
     assert abs(np.mean(p < 4.0) - (1 / 2 - 1 / 4) / (1 / 2 - 1 / 200)) < 0.02  # CDF of the r^-2 law
+
+
+@pytest.mark.parametrize("size", [(256, 256), (97, 61), (9, 13)])
+def test_studio_backdrops_are_pure_functions_of_the_seed(size):
+    w, h = size
+    a = np.asarray(make_background(bg("studio", 5), w, h))
+    assert a.shape == (h, w, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, make_background(bg("studio", 5), w, h))
+    assert not np.array_equal(a, make_background(bg("studio", 6), w, h))
+
+
+def test_studio_backdrops_are_plain_mostly_neutral_and_span_high_to_low_key():
+    """Smooth (far less edge energy than leaves), lit unevenly (not flat), and coloured like
+    portrait backdrops: most near-neutral, some high key (near white) and some low key (near black)."""
+    from synth.render.background import studio_color
+
+    imgs = [np.asarray(make_background(Background("studio", np.random.default_rng(s).uniform(0.05, 0.95, 3),
+                                                  seed=s), 128, 128)) for s in range(60)]
+    leaves = [np.asarray(make_background(bg("leaves", s), 128, 128)) for s in range(10)]
+    assert np.mean([gradient_energy(i) for i in imgs]) < 0.1 * np.mean([gradient_energy(i) for i in leaves])
+    assert np.mean([i.astype(np.float32).mean(2).std() for i in imgs]) > 2.0   # uneven light, not a flat fill
+    rng = np.random.default_rng(0)
+    hsv = np.array([cv2.cvtColor((studio_color(rng, rng.uniform(0, 1, 3)) * 255).astype(np.uint8).reshape(1, 1, 3),
+                                 cv2.COLOR_RGB2HSV)[0, 0] for _ in range(2000)], np.float64) / 255.0
+    sat, val = hsv[:, 1], hsv[:, 2]
+    assert np.mean(sat < 0.16) > 0.6
+    assert 0.2 < np.mean((val > 0.82) & (sat < 0.07)) < 0.4     # high key
+    assert 0.1 < np.mean(val < 0.2) < 0.2                        # low key
+
+
+def test_studio_backdrops_are_never_defocused():
+    """Already smooth: a blur would cost CPU and change nothing visible."""
+    assert np.array_equal(np.asarray(make_background(bg("studio", 3, blur=0.02), 64, 64)),
+                          np.asarray(make_background(bg("studio", 3), 64, 64)))

@@ -72,7 +72,7 @@ def test_bad_files(tmp_path):
 
 
 @pytest.mark.parametrize("override, key", [
-    ("background.leaves=-1", "background: solid/noise/image/leaves/clutter weights"),
+    ("background.leaves=-1", "background: solid/noise/image/leaves/clutter/studio weights"),
     ("background.blur=[0.0, 0.5]", "background.blur"),
     ("background.blur_probability=2", "background.blur_probability"),
     ("effects.distractors.probability=-0.1", "effects.distractors.probability"),

@@ -301,7 +301,7 @@ class EffectsConfig:
 
 
 #: Background kinds, in the order ``synth.sampling.sample_background`` searches their weights
-BACKGROUND_KINDS = ("solid", "noise", "image", "leaves", "clutter")
+BACKGROUND_KINDS = ("solid", "noise", "image", "leaves", "clutter", "studio")
 
 
 @dataclass(frozen=True)
@@ -311,7 +311,9 @@ class BackgroundConfig:
     solid, noise, image, leaves, clutter: weights (>= 0, positive sum) of a flat colour,
         smooth colour noise, a photo from ``image_folder`` (JPG/PNG), dead leaves
         (occluding textured shapes of power-law sizes: photo-like 1/f spectrum and edges)
-        and clutter (textured planes in perspective, furniture-like objects and poles).
+        clutter (textured planes in perspective, furniture-like objects and poles) and studio
+        (a plain portrait backdrop: white, grey, dark or muted, unevenly lit). A kind appended
+        here with weight 0 leaves the draws of configs without it unchanged.
     image_folder: folder of JPG/PNG photos for "image".
     blur_probability: chance the background is out of focus (the head stays sharp);
     blur: that defocus's Gaussian sigma range as a fraction of the frame width.
@@ -323,6 +325,7 @@ class BackgroundConfig:
     image_folder: str | None = None
     leaves: float = 0.0
     clutter: float = 0.0
+    studio: float = 0.0
     blur_probability: float = 0.0
     blur: Range = (0.003, 0.02)
 

@@ -16,9 +16,13 @@
 * ``"leaves"``: dead leaves -- occluding textured shapes of power-law sizes, lit
   unevenly (``synth.render.leaves``): the spectrum and edges of photographs;
 * ``"clutter"``: a room -- patterned planes in perspective, frames, shelves, poles,
-  cables (``synth.render.clutter``).
+  cables (``synth.render.clutter``);
+* ``"studio"``: a portrait backdrop -- one colour from a photographer's palette (white and
+  near-white high key, greys, dark low key, muted colours; see :func:`studio_color`) under
+  the uneven light of :func:`synth.draw.patterns.shading` and a faint mottle: the plain,
+  smoothly lit backgrounds of many portrait and press photos. Never defocused (it is smooth).
 
-``bg.blur`` > 0 defocuses every kind but solid (:func:`synth.draw.defocus.defocus`, sigma = blur x
+``bg.blur`` > 0 defocuses every kind but solid and studio (:func:`synth.draw.defocus.defocus`, sigma = blur x
 width; leaves and clutter are drawn on a coarser grid first when the blur allows):
 the head, drawn over it, stays sharp. Both renderers paste exactly these
 bytes where the head is not (``synth.render.gl``, ``synth.render.blender``), so a
@@ -109,6 +113,44 @@ def image_background(path: str, width: int, height: int) -> np.ndarray:
     return arr
 
 
+#: studio backdrops: (share, value range, saturation range) of high key, greys, low key, muted colours
+STUDIO_KEYS = ((0.3, (0.82, 1.0), (0.0, 0.06)), (0.3, (0.35, 0.82), (0.0, 0.1)),
+               (0.15, (0.02, 0.2), (0.0, 0.15)), (0.25, (0.3, 0.9), (0.1, 0.5)))
+#: mottle of a studio backdrop: octaves of value noise, and its strength (+- fraction of the colour)
+STUDIO_OCTAVES, STUDIO_MOTTLE = ((3, 1.0), (6, 0.5)), 0.12
+
+
+def studio_color(rng: np.random.Generator, color) -> np.ndarray:
+    """(3,) float64 RGB in [0, 1] of a studio backdrop: a key of :data:`STUDIO_KEYS` (by its share),
+    value and saturation uniform in its ranges, the hue of ``color``. Draws 3 uniforms."""
+    import colorsys
+
+    u = rng.random(3)
+    shares = np.cumsum([k[0] for k in STUDIO_KEYS])
+    _, (v0, v1), (s0, s1) = STUDIO_KEYS[min(int(np.searchsorted(shares, u[0] * shares[-1], side="right")),
+                                            len(STUDIO_KEYS) - 1)]
+    r, g, b = (float(c) for c in np.asarray(color).reshape(3))
+    hue = colorsys.rgb_to_hsv(r, g, b)[0]
+    return np.array(colorsys.hsv_to_rgb(hue, s0 + (s1 - s0) * u[1], v0 + (v1 - v0) * u[2]))
+
+
+def studio_background(seed: int, color, width: int, height: int) -> np.ndarray:
+    """(height, width, 3) uint8 studio backdrop drawn from ``PCG64(seed)``: :func:`studio_color`
+    (hue of ``color``) times a faint mottle (coarse value noise), lit by
+    :func:`synth.draw.patterns.shading`. A pure function of its arguments."""
+    import cv2
+
+    from synth.draw import patterns
+
+    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    rgb = studio_color(rng, color).astype(np.float32)
+    w, h = max(2, -(-width // NOISE_SUBSAMPLE)), max(2, -(-height // NOISE_SUBSAMPLE))
+    mottle = 1.0 + STUDIO_MOTTLE * (2.0 * value_noise(rng, w, h, 1, STUDIO_OCTAVES) - 1.0)
+    coarse = _to_u8(rgb.reshape(1, 1, 3) * mottle)
+    img = cv2.resize(coarse, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
+    return patterns.shade(img, patterns.shading(rng, width, height))
+
+
 def _pattern_background(bg: Background, width: int, height: int) -> np.ndarray:
     if bg.kind == "leaves":
         from synth.render.leaves import leaves_background
@@ -130,7 +172,9 @@ def _sharp_background(bg: Background, width: int, height: int) -> np.ndarray:
         return image_background(str(bg.image_path), width, height)
     if bg.kind in ("leaves", "clutter"):
         return _pattern_background(bg, width, height)
-    raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image, leaves, clutter)")
+    if bg.kind == "studio":
+        return studio_background(bg.seed, bg.color, width, height)
+    raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image, leaves, clutter, studio)")
 
 
 def _defocused_pattern(bg: Background, width: int, height: int, sigma: float) -> np.ndarray:
@@ -161,6 +205,6 @@ def make_background(bg: Background, width: int, height: int) -> np.ndarray:
     if sigma >= 0.3 and bg.kind in ("leaves", "clutter"):
         return _defocused_pattern(bg, width, height, sigma)
     img = _sharp_background(bg, width, height)
-    if sigma > 0.0 and bg.kind != "solid":
+    if sigma > 0.0 and bg.kind not in ("solid", "studio"):
         img = defocus(np.asarray(img), sigma)
     return img
