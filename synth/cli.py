@@ -99,11 +99,34 @@ def _check_sheet_args(args) -> Path:
     if args.n < 1 or args.start < 0 or args.tile < 8:
         raise UsageError(f"--n {args.n} --start {args.start} --tile {args.tile}: fix: give --n >= 1, --start >= 0 "
                          "and --tile >= 8 (px)")
+    if args.beside is not None:
+        from synth.preview import photo_files
+
+        folder = Path(args.beside)
+        if not folder.is_dir():
+            raise UsageError(f"--beside {folder}: not a folder; fix: give a folder of photos, "
+                             "e.g. ../shared/realdata/aflw2000-dev")
+        if not photo_files(folder):
+            raise UsageError(f"--beside {folder}: no .jpg/.jpeg/.png files in it; fix: give a folder of photos")
     return _image_out(args.out, "--out")
 
 
+def _sheet(samples: list, args):
+    """The contact sheet of ``samples``, with as many photos from ``--beside`` to its right when given."""
+    import math
+
+    from synth.preview import contact_sheet, photo_files, photo_sheet, side_by_side
+
+    sheet = contact_sheet(samples, tile=args.tile)
+    if args.beside is None:
+        return sheet
+    columns = math.ceil(math.sqrt(len(samples)))
+    tile_h = sheet.height // math.ceil(len(samples) / columns)
+    return side_by_side(sheet, photo_sheet(photo_files(args.beside), len(samples), columns, args.tile, tile_h))
+
+
 def _preview_from_shards(args) -> int:
-    from synth.preview import contact_sheet, save_atomically
+    from synth.preview import save_atomically
     from synth.shards import open_dataset
 
     out = _check_sheet_args(args)
@@ -117,14 +140,14 @@ def _preview_from_shards(args) -> int:
     picks = np.linspace(start, len(ds) - 1, n).round().astype(int) if args.spread else range(start, start + n)
     samples = [ds[int(i)] for i in picks]
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_atomically(out, contact_sheet(samples, tile=args.tile).save)
+    save_atomically(out, _sheet(samples, args).save)
     print(f"wrote {out}: {len(samples)} samples from {args.dir} ({len(ds)} in its complete shards)")
     return 0
 
 
 def cmd_preview(args) -> int:
     from synth.pipeline import SampleMaker
-    from synth.preview import contact_sheet, save_atomically
+    from synth.preview import save_atomically
 
     if args.dir is not None:
         return _preview_from_shards(args)
@@ -137,7 +160,7 @@ def cmd_preview(args) -> int:
     t2 = time.perf_counter()
     maker.close()
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_atomically(out, contact_sheet(samples, tile=args.tile).save)
+    save_atomically(out, _sheet(samples, args).save)
     print(f"wrote {out}: {args.n} samples of {len(maker.head_bank)} identities "
           f"(setup {t1 - t0:.1f} s, {args.n / max(t2 - t1, 1e-9):.1f} samples/s)")
     return 0
@@ -261,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=int, default=0, help="first sample index")
     p.add_argument("--out", default="preview.png", help="output PNG")
     p.add_argument("--tile", type=int, default=160, help="tile width in px")
+    p.add_argument("--beside", default=None, metavar="PHOTOS",
+                   help="put as many photos from this folder (JPG/PNG, a seeded pick) to the right of the "
+                        "sheet, e.g. ../shared/realdata/aflw2000-dev: renders beside real faces")
     p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("render", help="render a dataset into resumable HDF5 shards (Ray-parallel)")

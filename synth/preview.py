@@ -65,6 +65,42 @@ def contact_sheet(samples: list[dict], columns: int | None = None, tile: int = 1
     return sheet
 
 
+#: image files a --beside folder may hold (other files, such as AFLW2000's .mat labels, are skipped)
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def photo_files(folder: str | Path) -> list[Path]:
+    """The sorted JPG/PNG files directly in ``folder`` (no recursion, no links out of it)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file() and not p.is_symlink())
+
+
+def photo_sheet(files: list[Path], n: int, columns: int, tile: int, tile_h: int, seed: int = 0) -> Image.Image:
+    """Grid of ``n`` photos drawn from ``files`` without replacement by ``seed`` (shown in file order),
+    each fitted into a ``tile`` x ``tile_h`` cell (aspect kept, centred on dark grey)."""
+    picks = sorted(np.random.default_rng(seed).choice(len(files), size=min(n, len(files)), replace=False))
+    rows = math.ceil(len(picks) / columns)
+    sheet = Image.new("RGB", (columns * tile, rows * tile_h), (20, 20, 20))
+    for k, i in enumerate(picks):
+        with Image.open(files[i]) as im:
+            im = im.convert("RGB")
+            scale = min(tile / im.width, tile_h / im.height)
+            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+        x, y = (k % columns) * tile + (tile - im.width) // 2, (k // columns) * tile_h + (tile_h - im.height) // 2
+        sheet.paste(im, (x, y))
+    return sheet
+
+
+def side_by_side(left: Image.Image, right: Image.Image, gap: int = 8) -> Image.Image:
+    """``left`` and ``right`` next to each other, top-aligned, a white bar of ``gap`` px between them."""
+    out = Image.new("RGB", (left.width + gap + right.width, max(left.height, right.height)), (20, 20, 20))
+    out.paste(left, (0, 0))
+    out.paste(Image.new("RGB", (gap, out.height), (255, 255, 255)), (left.width, 0))
+    out.paste(right, (left.width + gap, 0))
+    return out
+
+
 def save_atomically(path: str | Path, save: Callable[[Path], object]) -> Path:
     """Write an image file through ``save(tmp)`` (a PIL ``Image.save`` or matplotlib ``savefig``; the
     temporary name keeps the suffix, which picks the format) and rename it to ``path``: a write that

@@ -205,6 +205,20 @@ def test_inspect_and_preview_cli(tmp_path):
     assert (out / "inspect" / "depth.png").is_file()
     assert main(["preview", str(out), "--n", "4", "--out", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").is_file()
+    from PIL import Image
+
+    photos = tmp_path / "photos"   # renders beside real photos: as many photos, in the same grid, to the right
+    photos.mkdir()
+    for k, size in enumerate([(40, 30), (30, 50), (64, 64), (20, 20), (50, 40)]):
+        Image.new("RGB", size, (200, 50 * k, 10)).save(photos / f"image{k:05d}.jpg")
+    (photos / "image00000.mat").write_bytes(b"labels, not a photo")
+    for name, beside in (("a.png", []), ("b.png", ["--beside", str(photos)])):
+        assert main(["preview", str(out), "--n", "4", "--tile", "32", *beside, "--out", str(tmp_path / name)]) == 0
+    with Image.open(tmp_path / "a.png") as alone, Image.open(tmp_path / "b.png") as both:
+        assert both.size == (2 * alone.width + 8, alone.height) and alone.width == 2 * 32
+        left, right = np.split(np.asarray(both.convert("RGB")), [alone.width + 8], axis=1)
+        assert np.array_equal(left[:, :alone.width], np.asarray(alone.convert("RGB")))
+        assert (right[..., 0] > 150).mean() > 0.2   # four of the five photos, fitted into the cells
     before = (out / "shard-00001.h5").read_bytes()
     (out / "shard-00001.h5").write_bytes(before[: len(before) // 3])   # truncated
     with pytest.raises(ShardError, match=r"shard-00001\.h5.*fix: rerun"):
