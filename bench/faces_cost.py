@@ -2,6 +2,7 @@
 one ingredient switched off, paired in one process, CPU time per sample and stage.
 
     .venv/bin/python bench/faces_cost.py [--only people,hair,camera] [--n 120] [--rounds 3] [--pool 10]
+                                         [--variant 'NAME:KEY=V;KEY=V' ...]
 
 The ingredients and their switch-offs are the render ablations of ``bench/sim2real_ablate.py``
 (people, hair, clothes, accessories, eyes_teeth, backgrounds, camera, light, sensor, pose), plus
@@ -15,6 +16,8 @@ llvmpipe rasterises in this thread with ``LP_NUM_THREADS=0``, as the runner's ac
 labels, shard append. "throughput x" = CPU(faces) / CPU(variant): what the variant would do to
 pipeline throughput, free of this machine's +-20 % drift. A variant cheaper than the preset has
 x > 1.
+``--variant`` adds a variant of its own overrides (alone, it compares only those with the preset):
+the preset before a change against the preset after it, paired.
 """
 from __future__ import annotations
 
@@ -86,7 +89,19 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--pool", type=int, default=10)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=V;KEY=V",
+                    help="an extra variant: the preset with these overrides (repeatable), e.g. the preset "
+                         "before a change: 'v2:camera.photo_render_scale=[0.6,1.0];renderer.gl_lod_px=0.2'")
     args = ap.parse_args()
+    extra = {}
+    for v in args.variant:
+        name, _, sets = v.partition(":")
+        if not name or not sets or name in VARIANTS or name == "faces":
+            print(f"faces_cost: --variant {v!r}: fix: give NAME:KEY=V;KEY=V with a new name", file=sys.stderr)
+            return 2
+        extra[name] = [x for x in sets.split(";") if x]
+    if args.variant and args.only == ",".join(VARIANTS):
+        args.only = ""   # --variant alone compares only those with the preset
     names = [n for n in args.only.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -100,7 +115,7 @@ def main() -> int:
 
     root = Path(__file__).resolve().parents[1]
     common = [f"heads.pool_size={args.pool}", f"output.width={args.size}", f"output.height={args.size}"]
-    variants = {"faces": []} | {n: VARIANTS[n] for n in names}
+    variants = {"faces": []} | {n: VARIANTS[n] for n in names} | extra
     cfgs, makers = {}, {}
     for name, sets in variants.items():
         cfgs[name] = load_config(root / "pipeline.yaml", preset="faces", overrides=common + sets)
