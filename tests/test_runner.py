@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import check_folder
 from synth.config import load_config
 from synth.runner import RunError, render_run
 from synth.shards import ShardError, ShardWriter, open_dataset, read_manifest
@@ -28,17 +29,6 @@ def cfg(*extra):
 def run(out, n=20, shard_size=6, workers=1, **kw):
     return render_run(cfg(*kw.pop("extra", ())), out, n, shard_size=shard_size, workers=workers, maker=MAKER,
                       progress=False, log=lambda m: None, **kw)
-
-
-def check_folder(out: Path, n: int) -> None:
-    m = read_manifest(out)
-    assert m["complete"] and sum(r["count"] for r in m["shards"]) == n
-    ds = open_dataset(out, require_complete=True)
-    ds.validate(checksums=True)
-    idx = np.concatenate([r.labels["index"] for r in ds.shards])
-    assert sorted(idx.tolist()) == list(range(n))          # every index exactly once
-    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
-    ds.close()
 
 
 def test_render_and_rerun_is_a_no_op(tmp_path):
@@ -281,32 +271,11 @@ def test_workers_1_and_2_give_identical_bytes(tmp_path):
     check_folder(b, 24)
 
 
-def crash_once_maker(cfg, seed):
-    """Sphere-head maker whose process dies (``os._exit``) at index 7, once per marker file.
-
-    For the Ray path: the actor holding shard 1 dies with a second shard queued behind it.
-    """
-    from synth.runner import sphere_sample_maker
-
-    maker = sphere_sample_maker(cfg, seed)
-    marker = Path(os.environ["SYNTH_TEST_CRASH_MARKER"])
-    real = maker.make
-
-    def make(index):
-        if index == 7 and not marker.exists():
-            marker.write_text(str(os.getpid()))
-            os._exit(1)
-        return real(index)
-
-    maker.make = make
-    return maker
-
-
 @pytest.mark.slow
 def test_ray_worker_death_with_queued_shards_is_retried(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTH_TEST_CRASH_MARKER", str(tmp_path / "died"))
     logs = []
-    res = render_run(cfg(), tmp_path / "run", 30, shard_size=6, workers=2, maker="tests.test_runner:crash_once_maker",
+    res = render_run(cfg(), tmp_path / "run", 30, shard_size=6, workers=2, maker="tests.crash_maker:crash_once_maker",
                      progress=False, log=logs.append)
     assert (tmp_path / "died").is_file()
     assert sum("worker died" in m for m in logs) == 1, logs  # one replacement for the dead actor
