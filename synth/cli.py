@@ -113,15 +113,13 @@ def _check_sheet_args(args) -> Path:
 
 def _sheet(samples: list, args):
     """The contact sheet of ``samples``, with as many photos from ``--beside`` to its right when given."""
-    import math
+    from synth.preview import contact_sheet, grid_columns, photo_files, photo_sheet, side_by_side
 
-    from synth.preview import contact_sheet, photo_files, photo_sheet, side_by_side
-
-    sheet = contact_sheet(samples, tile=args.tile)
+    columns = grid_columns(len(samples))
+    sheet = contact_sheet(samples, columns=columns, tile=args.tile)
     if args.beside is None:
         return sheet
-    columns = math.ceil(math.sqrt(len(samples)))
-    tile_h = sheet.height // math.ceil(len(samples) / columns)
+    tile_h = sheet.height // -(-len(samples) // columns)   # the sheet's rows share its height
     return side_by_side(sheet, photo_sheet(photo_files(args.beside), len(samples), columns, args.tile, tile_h))
 
 

@@ -50,11 +50,16 @@ def annotate(sample: dict, draw_landmarks: bool = True) -> Image.Image:
     return img
 
 
+def grid_columns(n: int) -> int:
+    """Columns of a contact sheet of ``n`` tiles: the smallest square grid that holds them."""
+    return math.ceil(math.sqrt(n))
+
+
 def contact_sheet(samples: list[dict], columns: int | None = None, tile: int = 160) -> Image.Image:
     """Grid of annotated samples, each resized to ``tile`` px wide."""
     if not samples:
         raise ValueError("no samples to draw")
-    columns = columns or int(math.ceil(math.sqrt(len(samples))))
+    columns = columns or grid_columns(len(samples))
     rows = int(math.ceil(len(samples) / columns))
     first = annotate(samples[0])
     th = int(round(tile * first.height / first.width))
