@@ -116,6 +116,8 @@ def image_background(path: str, width: int, height: int) -> np.ndarray:
 #: studio backdrops: (share, value range, saturation range) of high key, greys, low key, muted colours
 STUDIO_KEYS = ((0.3, (0.82, 1.0), (0.0, 0.06)), (0.3, (0.35, 0.82), (0.0, 0.1)),
                (0.15, (0.02, 0.2), (0.0, 0.15)), (0.25, (0.3, 0.9), (0.1, 0.5)))
+#: cumulative shares of STUDIO_KEYS, searched by one uniform
+_STUDIO_CDF = np.cumsum([k[0] for k in STUDIO_KEYS]) / sum(k[0] for k in STUDIO_KEYS)
 #: mottle of a studio backdrop: octaves of value noise, and its strength (+- fraction of the colour)
 STUDIO_OCTAVES, STUDIO_MOTTLE = ((3, 1.0), (6, 0.5)), 0.12
 
@@ -126,9 +128,8 @@ def studio_color(rng: np.random.Generator, color) -> np.ndarray:
     import colorsys
 
     u = rng.random(3)
-    shares = np.cumsum([k[0] for k in STUDIO_KEYS])
-    _, (v0, v1), (s0, s1) = STUDIO_KEYS[min(int(np.searchsorted(shares, u[0] * shares[-1], side="right")),
-                                            len(STUDIO_KEYS) - 1)]
+    key = min(int(np.searchsorted(_STUDIO_CDF, u[0], side="right")), len(STUDIO_KEYS) - 1)
+    _, (v0, v1), (s0, s1) = STUDIO_KEYS[key]
     r, g, b = (float(c) for c in np.asarray(color).reshape(3))
     hue = colorsys.rgb_to_hsv(r, g, b)[0]
     return np.array(colorsys.hsv_to_rgb(hue, s0 + (s1 - s0) * u[1], v0 + (v1 - v0) * u[2]))
