@@ -84,7 +84,8 @@ def time_variant(maker, cfg, n: int, path: Path) -> tuple[dict[str, float], floa
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default=",".join(VARIANTS), help="comma list of ingredients to switch off")
+    ap.add_argument("--only", default=None, help="comma list of ingredients to switch off (default: all of "
+                                                 "them, or none when --variant is given)")
     ap.add_argument("--n", type=int, default=120)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--pool", type=int, default=10)
@@ -100,9 +101,8 @@ def main() -> int:
             print(f"faces_cost: --variant {v!r}: fix: give NAME:KEY=V;KEY=V with a new name", file=sys.stderr)
             return 2
         extra[name] = [x for x in sets.split(";") if x]
-    if args.variant and args.only == ",".join(VARIANTS):
-        args.only = ""   # --variant alone compares only those with the preset
-    names = [n for n in args.only.split(",") if n]
+    only = args.only if args.only is not None else ("" if extra else ",".join(VARIANTS))
+    names = [n for n in only.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         print(f"faces_cost: unknown ingredient(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}",
