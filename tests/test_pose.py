@@ -51,6 +51,19 @@ def test_gimbal_lock_round_trip():
         np.testing.assert_allclose(pose.rotation_from_euler(*pose.euler_from_rotation(R)), R, atol=1e-9)
 
 
+def test_one_matrix_path_is_bit_identical_to_the_array_path():
+    """A (3, 3) input takes a scalar fast path; a stack of the same matrices takes the array path."""
+    angles = np.concatenate([RNG.uniform(-180, 180, (3000, 3)), random_angles(1000),
+                             [[p, y, r] for p in (0, 95, -170, 180) for y in (90, -90, 0, 180) for r in (0, -135, 180)]])
+    R = pose.rotation_from_euler(angles[:, 0], angles[:, 1], angles[:, 2])
+    lock = np.array([[[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]], [[-0.0, 0, -1], [0, -0.0, -1], [1, 0, 0]],
+                     np.diag([-1.0, -1, 1]), np.diag([1.0, -1, -1])])
+    R = np.concatenate([R, lock])
+    one = np.stack([pose.euler_from_rotation(r) for r in R])
+    assert one.shape == (len(R), 3) and one.dtype == np.float64
+    np.testing.assert_array_equal(one.view(np.uint64), pose.euler_from_rotation(R).view(np.uint64))
+
+
 def test_sign_facts():
     """+yaw turns the face toward image-left, +pitch looks up, +roll is clockwise in the image."""
     d = nose_direction(pose.rotation_from_euler(0, 30, 0))
