@@ -68,6 +68,7 @@ def time_variant(maker, cfg, n: int, path: Path) -> tuple[dict[str, float], floa
         rendered = maker.renderer.render(spec, head)
         p1 = time.process_time()
         t2 = time.thread_time()
+        spec = maker.meter(spec, head, rendered)  # the effects stage: metering, then effects
         rgb = apply_effects(rendered["rgb"], spec.effects)
         t3 = time.thread_time()
         sample = label_sample(spec, rendered, rgb)

@@ -224,6 +224,7 @@ def stages(args, n: int) -> dict[str, float]:
             rendered = m.renderer.render(spec, head)
             p1 = time.process_time()
             t2 = time.thread_time()
+            spec = m.meter(spec, head, rendered)  # the effects stage: metering, then effects
             rgb = apply_effects(rendered["rgb"], spec.effects)
             t3 = time.thread_time()
             sample = add_depth_noise(label_sample(spec, rendered, rgb), cfg)

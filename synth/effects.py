@@ -166,11 +166,11 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 def split_effects(effects: Effects) -> tuple[Effects, Effects]:
     """(scene and optics: distractors to occluders, lens and sensor: vignetting to JPEG) of
     ``effects``: applying the first, then the second, is :func:`apply_effects`."""
-    later = ("vignetting", "exposure_ev", "wb_temperature", "wb_tint", "tone_gamma", "noise_sigma",
+    later = ("vignetting", "exposure_ev", "meter_ev", "wb_temperature", "wb_tint", "tone_gamma", "noise_sigma",
              "chroma_sigma", "jpeg_quality")
     defaults = Effects()
     first = dataclasses.replace(effects, **{k: getattr(defaults, k) for k in later})
-    kept = ("vignetting_center", "vignetting_radius", "noise_seed", "chroma_scale", "chroma_seed") + later
+    kept = ("vignetting_center", "vignetting_radius", "meter_luma", "noise_seed", "chroma_scale", "chroma_seed") + later
     second = Effects(**{k: getattr(effects, k) for k in kept})
     return first, second
 
@@ -199,10 +199,10 @@ def apply_effects(rgb: np.ndarray, effects: Effects) -> np.ndarray:
                 out[y0:y1, x0:x1] = np.round(np.asarray(occ.color) * 255.0).astype(np.uint8)
     if effects.vignetting > 0.0:
         out = sensor.apply_vignetting(out, effects.vignetting, effects.vignetting_center, effects.vignetting_radius)
-    if effects.exposure_ev != 0.0 or effects.wb_temperature != 0.0 or effects.wb_tint != 0.0 \
-            or effects.tone_gamma != 1.0:
+    ev = effects.meter_ev + effects.exposure_ev
+    if ev != 0.0 or effects.wb_temperature != 0.0 or effects.wb_tint != 0.0 or effects.tone_gamma != 1.0:
         gains = sensor.white_balance_gains(effects.wb_temperature, effects.wb_tint)
-        out = sensor.apply_tone(out, effects.exposure_ev, gains, effects.tone_gamma)
+        out = sensor.apply_tone(out, ev, gains, effects.tone_gamma)
     if effects.noise_sigma > 0.0:
         out = add_gaussian_noise(out, effects.noise_sigma, effects.noise_seed)
     if effects.chroma_sigma > 0.0:

@@ -11,6 +11,8 @@ the runner builds once per worker (named ``synth.runner:...`` on the command lin
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from synth.config import SynthConfig
@@ -21,7 +23,7 @@ from synth.effects import apply_effects, occluded_fraction
 from synth.pose import coarse_category, euler_from_rotation
 from synth.scene import SceneSpec
 from synth.sampling import sample_scene
-from synth.sensor import white_balance_gains
+from synth.sensor import METER_REF_ALBEDO, metered_ev, white_balance_gains
 
 
 def build_head_bank(cfg: SynthConfig, seed: int):
@@ -130,7 +132,8 @@ def scene_effect_params(e, mask: np.ndarray, cover: np.ndarray | None = None) ->
     """JSON-safe record of the distractor, lens, camera-pipeline and colour-noise effects.
 
     distractors: each one's fields and its outline's box [x0, y0, x1, y1] px;
-    distractor_fraction: the fraction of head pixels (``mask``) at least half covered by them.
+    distractor_fraction: the fraction of head pixels (``mask``) at least half covered by them;
+    meter_luma / meter_ev: the face-metered exposure's target and stops, only when it is on.
     """
     return {
         "distractors": [{"shape": d.shape, "box": list(distractor_box(d)), "x": d.x, "y": d.y, "width": d.width,
@@ -142,6 +145,8 @@ def scene_effect_params(e, mask: np.ndarray, cover: np.ndarray | None = None) ->
         "vignetting_center": [float(v) for v in e.vignetting_center],
         "vignetting_radius": float(e.vignetting_radius),
         "exposure_ev": float(e.exposure_ev),
+        # the face-metered exposure, where the config asks for it (other runs' params stay as they were)
+        **({"meter_luma": float(e.meter_luma), "meter_ev": float(e.meter_ev)} if e.meter_luma > 0.0 else {}),
         "wb_temperature": float(e.wb_temperature),
         "wb_tint": float(e.wb_tint),
         "wb_gains": [float(v) for v in white_balance_gains(e.wb_temperature, e.wb_tint)],
@@ -172,6 +177,36 @@ def hidden_by_distractors(e, landmarks: np.ndarray, shape: tuple, cover: np.ndar
     i = np.flatnonzero(ok)
     hidden[i] = cover[uv[i, 1].astype(np.int64), uv[i, 0].astype(np.int64)]
     return hidden
+
+
+def metered_spec(spec: SceneSpec, rendered: dict, skin_albedo: float = METER_REF_ALBEDO) -> SceneSpec:
+    """``spec`` with ``effects.meter_ev`` set from the render when it asks for a face-metered
+    exposure (``effects.meter_luma`` > 0; else ``spec`` itself): the skin (part class 1 of ``seg``,
+    or the head ``mask`` where a renderer gives no classes) inside the face box is metered, and
+    ``skin_albedo`` (the head's, :func:`skin_albedo`) says how dark the skin is itself."""
+    target = spec.effects.meter_luma
+    if target <= 0.0:
+        return spec
+    x0, y0, x1, y1 = (float(v) for v in rendered["bbox"])
+    if not np.isfinite([x0, y0, x1, y1]).all():
+        return spec
+    rows = slice(max(0, int(y0)), max(0, int(np.ceil(y1))))
+    cols = slice(max(0, int(x0)), max(0, int(np.ceil(x1))))
+    seg = rendered.get("seg")
+    region = seg[rows, cols] == 1 if seg is not None else np.asarray(rendered["mask"][rows, cols], bool)
+    ev = metered_ev(rendered["rgb"][rows, cols], region, target, skin_albedo)
+    return dataclasses.replace(spec, effects=dataclasses.replace(spec.effects, meter_ev=ev))
+
+
+def skin_albedo(head) -> float:
+    """Mean linear albedo of a head's skin (its first part: its tint's luminance, else its
+    texture's, ``synth.render.texture.texture_luminance``)."""
+    from synth.render.texture import LUMINANCE_WEIGHTS, texture_luminance
+
+    skin = head.parts[0]
+    if skin.tint is not None:
+        return float(np.asarray(skin.tint, np.float64) @ np.array(LUMINANCE_WEIGHTS))
+    return texture_luminance(skin.texture)
 
 
 def label_sample(spec: SceneSpec, rendered: dict, rgb: np.ndarray) -> dict:
@@ -234,19 +269,31 @@ class SampleMaker:
             raise ValueError(f"head bank has {len(self.head_bank)} identities, config asks for "
                              f"heads.pool_size={cfg.heads.pool_size}")
         self.renderer = renderer if renderer is not None else build_renderer(cfg)
+        self._skin_albedo: dict[str, float] = {}   # skin texture key -> its albedo (skin_albedo)
 
     def spec(self, index: int) -> SceneSpec:
         return sample_scene(self.cfg, self.seed, index)
 
-    def render_spec(self, spec: SceneSpec) -> tuple[dict, np.ndarray]:
-        """Render a spec and apply its effects: (renderer output, final rgb)."""
+    def render_spec(self, spec: SceneSpec) -> tuple[dict, np.ndarray, SceneSpec]:
+        """Render a spec and apply its effects: (renderer output, final rgb, the spec with the
+        metered exposure the render gave, see :func:`metered_spec`)."""
         head = self.head_bank.get(spec.head.identity)
         rendered = self.renderer.render(spec, head)
-        return rendered, apply_effects(rendered["rgb"], spec.effects)
+        spec = self.meter(spec, head, rendered)
+        return rendered, apply_effects(rendered["rgb"], spec.effects), spec
+
+    def meter(self, spec: SceneSpec, head, rendered: dict) -> SceneSpec:
+        """:func:`metered_spec` with the head's skin albedo (worked out once per skin texture)."""
+        if spec.effects.meter_luma <= 0.0:
+            return spec
+        key = head.parts[0].texture_key
+        if key not in self._skin_albedo:   # ~15 ms a texture
+            self._skin_albedo[key] = skin_albedo(head)
+        return metered_spec(spec, rendered, self._skin_albedo[key])
 
     def make(self, index: int) -> dict:
         spec = self.spec(index)
-        rendered, rgb = self.render_spec(spec)
+        rendered, rgb, spec = self.render_spec(spec)
         sample = label_sample(spec, rendered, rgb)
         outfit = self.head_bank.get(spec.head.identity).attributes.get("outfit")
         if outfit is not None:     # what the person wears (synth.heads.wardrobe.Outfit)

@@ -408,6 +408,8 @@ def _sample_scene_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Ca
     distractors = sample_distractors(cfg, rng, px_scale, face_center, face_px, fire[4] < e.distractors.probability)
     if distractors:
         out["distractors"] = distractors
+    if e.exposure.face_luma is not None:  # last: configs without it draw what they drew before
+        out["meter_luma"] = _uniform(rng, e.exposure.face_luma)
     return out
 
 

@@ -196,6 +196,10 @@ class Effects:
     vignetting_radius: output px at which the loss is ``vignetting`` (the sensor's half-diagonal).
     exposure_ev: exposure error in stops: linear light times 2**exposure_ev (0 = off);
         highlights clip.
+    meter_luma: face-metered exposure's target, the face's median luma 0..255 (0 = off).
+    meter_ev: the metered exposure in stops that brings the render's face there: set by the
+        pipeline from the render (``synth.sensor.metered_ev``), 0 in a spec fresh from sampling;
+        applied with ``exposure_ev`` (linear light times 2**(meter_ev + exposure_ev)).
     wb_temperature: white-balance error, natural log of the red/blue gain ratio
         (+ = warmer), 0 = off. wb_tint: log green gain against red and blue (+ = greener).
         Gains: ``synth.sensor.white_balance_gains``, luminance-neutral, in linear light.
@@ -221,6 +225,8 @@ class Effects:
     vignetting_center: tuple[float, float] = (0.0, 0.0)
     vignetting_radius: float = 1.0
     exposure_ev: float = 0.0
+    meter_luma: float = 0.0
+    meter_ev: float = 0.0
     wb_temperature: float = 0.0
     wb_tint: float = 0.0
     tone_gamma: float = 1.0

@@ -62,6 +62,53 @@ def apply_tone(img: np.ndarray, exposure_ev: float, gains, tone_gamma: float) ->
     return cv2.LUT(np.ascontiguousarray(img), tone_lut(exposure_ev, gains, tone_gamma))
 
 
+#: face-metered exposure: the fewest face pixels that are metered (else no metering), the
+#: largest correction in stops either way
+METER_MIN_PIXELS, METER_MAX_EV = 16, 3.0
+#: stops tried between -METER_MAX_EV and +METER_MAX_EV (1/32 stop apart)
+METER_STEPS = 193
+#: the skin albedo (mean linear luminance of the skin texture, ``texture_luminance``) a face is
+#: metered to the target at: the bank's light skins (0.38-0.55; its darkest are ~0.07)
+METER_REF_ALBEDO = 0.45
+#: share of a skin's difference from METER_REF_ALBEDO, in stops, that the exposure keeps: a
+#: camera's face exposure lifts a dark face, but not all the way (0: every face at the target,
+#: 1: exposed for the light falling on the face, whatever its skin)
+METER_SKIN_KEEP = 0.5
+#: Rec. 601 luma weights of the encoded bytes (what the meter reads, as ``synth.photo_stats`` does)
+LUMA_601 = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def metered_ev(rgb: np.ndarray, region: np.ndarray, target_luma: float,
+               skin_albedo: float = METER_REF_ALBEDO) -> float:
+    """Stops of a camera's face-priority auto exposure: those that bring the median luma of
+    ``rgb``'s ``region`` pixels to ``target_luma``, less METER_SKIN_KEEP of the skin's own
+    difference from the reference, ``log2(skin_albedo / METER_REF_ALBEDO)``.
+
+    rgb: (H, W, 3) uint8 sRGB; region: (H, W) bool, the metered pixels (the face's skin);
+    target_luma: 0..255 encoded Rec. 601 luma; skin_albedo: the face's mean linear skin albedo.
+    The median pixel is exposed as :func:`tone_lut` does it, channels clipping one by one, and
+    the stops are solved on a grid of METER_STEPS (so a skin whose red channel burns out still
+    reaches its level, as a camera's metering loop gets there); clipped to +-METER_MAX_EV; 0 when
+    the region has fewer than METER_MIN_PIXELS pixels or ``target_luma`` is 0. Regions of
+    16 METER_MIN_PIXELS or more are metered on every other row and column.
+    """
+    if target_luma <= 0.0 or int(np.count_nonzero(region)) < METER_MIN_PIXELS:
+        return 0.0
+    step = 2 if region.size >= 16 * METER_MIN_PIXELS else 1  # every other row and column: 4x fewer
+    px = rgb[::step, ::step][region[::step, ::step]]
+    if len(px) == 0:
+        return 0.0
+    luma = px.astype(np.float32) @ LUMA_601
+    mid = px[int(np.argpartition(luma, len(luma) // 2)[len(luma) // 2])]
+    lut = _srgb_decode()
+    skin = METER_SKIN_KEEP * np.log2(max(float(skin_albedo), 1e-4) / METER_REF_ALBEDO)
+    want = float(srgb_encode(np.interp(float(target_luma), np.arange(256), lut) * 2.0 ** skin)) * 255.0
+    grid = np.linspace(-METER_MAX_EV, METER_MAX_EV, METER_STEPS)
+    got = 255.0 * srgb_encode(lut[mid][None, :] * (2.0 ** grid)[:, None]) @ LUMA_601.astype(np.float64)
+    got = np.maximum.accumulate(got) + grid * 1e-9   # non-decreasing in the stops; strictly, for interp
+    return float(np.interp(want, got, grid))
+
+
 def vignetting_gain(strength: float, r: np.ndarray, radius: float) -> np.ndarray:
     """Linear-light falloff at distances ``r`` px from the centre: (1 + b (r / radius)^2)^-2,
     b set so the gain at ``radius`` is 1 - strength (the cos^4 law's shape)."""

@@ -141,6 +141,30 @@ def test_exposure_scales_linear_light_and_clips_highlights():
     np.testing.assert_allclose(gamma[0].astype(float), np.rint(255 * (img[0] / 255.0) ** 1.25), atol=0)
 
 
+def test_metered_exposure_brings_the_face_to_the_target():
+    """A face of the reference skin comes out at the target luma; a darker skin keeps half of its
+    difference in stops; the metered stops add to the exposure error; too small a face: no metering."""
+    img = np.full((40, 40, 3), (90, 60, 50), np.uint8)
+    img[:10] = 200   # bright background: not metered
+    face = np.zeros((40, 40), bool)
+    face[15:35, 10:30] = True
+    for target in (120.0, 180.0):
+        ev = sensor.metered_ev(img, face, target)
+        out = apply_effects(img, Effects(meter_ev=ev))
+        assert abs(float(np.median(out[face].astype(np.float64) @ sensor.LUMA_601)) - target) <= 2.0
+        assert np.array_equal(out, apply_effects(img, Effects(exposure_ev=ev)))
+        both = apply_effects(img, Effects(meter_ev=ev, exposure_ev=-0.5))
+        assert np.array_equal(both, apply_effects(img, Effects(exposure_ev=ev - 0.5)))
+    dark = sensor.metered_ev(img, face, 150.0, skin_albedo=sensor.METER_REF_ALBEDO / 4)
+    assert dark == pytest.approx(sensor.metered_ev(img, face, 150.0) - 2.0 * sensor.METER_SKIN_KEEP, abs=1e-3)
+    assert sensor.metered_ev(img, face, 0.0) == 0.0
+    tiny = np.zeros_like(face)
+    tiny[20, 20:20 + sensor.METER_MIN_PIXELS - 1] = True
+    assert sensor.metered_ev(img, tiny, 150.0) == 0.0
+    black = np.zeros_like(img)
+    assert sensor.metered_ev(black, face, 250.0) == sensor.METER_MAX_EV   # clipped
+
+
 def test_vignetting_darkens_by_the_recorded_amount_at_the_recorded_radius():
     img = np.full((120, 160, 3), 200, np.uint8)
     center, radius, strength = (30.5, 40.5), 100.0, 0.4
@@ -215,7 +239,7 @@ def test_split_effects_composes_to_the_whole_chain():
                     jpeg_quality=70, distractors=(Distractor("bar", 40.0, 30.0, 60.0, 8.0, 30.0, seed=3),),
                     vignetting=0.3, vignetting_center=(10.0, 20.0), vignetting_radius=90.0, exposure_ev=0.3,
                     wb_temperature=0.2, wb_tint=-0.05, tone_gamma=1.1, chroma_sigma=2.0, chroma_scale=2.0,
-                    chroma_seed=4)
+                    chroma_seed=4, meter_luma=150.0, meter_ev=0.4)
     first, second = split_effects(every)
     assert second.distractors == () and second.occluders == () and first.jpeg_quality == 0
     assert np.array_equal(apply_effects(apply_effects(img, first), second), apply_effects(img, every))

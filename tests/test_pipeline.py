@@ -75,3 +75,38 @@ def test_stored_labels_agree_with_the_spec(maker):
         assert s["rgb"].shape == (256, 256, 3) and s["depth"].dtype == np.uint16
         assert (s["depth"][s["mask"] > 0] > 0).all() and (s["depth"][s["mask"] == 0] == 0).all()
         json.dumps(s["params"])  # JSON-safe
+
+
+def test_face_metered_exposure_puts_the_skin_at_its_target_and_records_it():
+    """With ``effects.exposure.face_luma`` the skin in the face box comes out at the drawn target
+    (less half the skin's own darkness, ``synth.sensor.METER_SKIN_KEEP``), and params record it."""
+    from synth import sensor
+    from synth.config import load_config
+    from synth.pipeline import SampleMaker, skin_albedo
+
+    target = 170.0
+    cfg = load_config(REPO / "pipeline.yaml", preset="clean",
+                      overrides=["heads.pool_size=4", f"effects.exposure.face_luma=[{target},{target}]"])
+    m = SampleMaker(cfg, seed=5)
+    try:
+        for i in INDICES:
+            spec = m.spec(i)
+            rendered, rgb, metered = m.render_spec(spec)
+            assert spec.effects.meter_luma == target and spec.effects.meter_ev == 0.0   # sampled: no stops yet
+            s = m.make(i)
+            fx = s["params"]["effects"]
+            assert fx["meter_luma"] == target and fx["meter_ev"] == metered.effects.meter_ev != 0.0
+            x0, y0, x1, y1 = (int(round(v)) for v in rendered["bbox"])
+            skin = np.zeros(rgb.shape[:2], bool)
+            skin[y0:y1, x0:x1] = rendered["seg"][y0:y1, x0:x1] == 1
+            albedo = skin_albedo(m.head_bank.get(spec.head.identity))
+            lin = sensor._srgb_decode()
+            want = np.interp(np.interp(target, np.arange(256), lin)
+                             * (albedo / sensor.METER_REF_ALBEDO) ** sensor.METER_SKIN_KEEP, lin, np.arange(256))
+            got = float(np.median(rgb[skin].astype(np.float64) @ sensor.LUMA_601))
+            assert abs(got - want) <= 4.0, (i, got, want, albedo)   # the meter reads every other pixel
+        off = SampleMaker(load_config(REPO / "pipeline.yaml", preset="clean", overrides=["heads.pool_size=4"]),
+                          seed=5, head_bank=m.head_bank, renderer=m.renderer)
+        assert "meter_luma" not in off.make(INDICES[0])["params"]["effects"]   # off: params as before
+    finally:
+        m.close()

@@ -271,11 +271,14 @@ class WhiteBalanceConfig:
 @dataclass(frozen=True)
 class ExposureConfig:
     """Exposure error and tone curve: ev: stops (linear light x 2**ev, highlights clip);
-    gamma: out = in ** gamma on the encoded image."""
+    gamma: out = in ** gamma on the encoded image. face_luma: face-metered exposure, as a camera's
+    face-priority auto exposure (None = off): the face's median luma (0..255, encoded) is brought
+    to a level drawn uniformly in this range (``synth.sensor.metered_ev``), before the error."""
 
     probability: float = 0.0
     ev: Range = (-1.0, 1.0)
     gamma: Range = (0.8, 1.25)
+    face_luma: Range | None = None
 
 
 @dataclass(frozen=True)
