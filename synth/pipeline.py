@@ -111,6 +111,7 @@ def scene_params(spec: SceneSpec, mask: np.ndarray, cover: np.ndarray | None = N
             "seed": int(spec.background.seed),
             "image": spec.background.image_path,
             "blur": float(spec.background.blur),
+            **({} if spec.background.dim_ev is None else {"dim_ev": float(spec.background.dim_ev)}),
         },
         "effects": {
             "downsample": float(e.downsample),

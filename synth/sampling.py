@@ -323,6 +323,16 @@ def sample_background_blur(cfg: SynthConfig, rng: np.random.Generator) -> float:
     return sigma if fires else 0.0
 
 
+def sample_background_dim(cfg: SynthConfig, rng: np.random.Generator) -> float | None:
+    """Stops the backdrop is lit below the face (``Background.dim_ev``): None when
+    ``background.dim_probability`` is 0, else 0 or a draw of ``background.dim_ev``; two numbers
+    drawn either way."""
+    b = cfg.background
+    fires = rng.uniform() < b.dim_probability
+    ev = _uniform(rng, b.dim_ev)
+    return None if b.dim_probability <= 0.0 else (ev if fires else 0.0)
+
+
 def sample_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Camera, px_scale: float,
                    face_center: np.ndarray, face_px: float) -> Effects:
     """Post-render effects; sizes given at sensor scale are converted with ``px_scale``.
@@ -470,7 +480,8 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     """Sample ``index`` of a run with global ``seed``: a pure function of its arguments.
 
     The draw order is fixed (identity, rotation, translation, framing, light,
-    background, effects, background defocus); each part takes its numbers from the
+    background, effects, background defocus; then, from a second stream, the torso, the fill and
+    environment light and the backdrop's dimming); each part takes its numbers from the
     one per-sample generator. Numbers added to the scene later are drawn after the
     ones before them, so a config that does not use them draws what it drew before.
     """
@@ -493,6 +504,7 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     people = sample_rng(seed, index, PEOPLE_STREAM)   # a stream of their own: no other draw moves them
     body = sample_body_rotation(rotation, people)
     light = with_fill_and_environment(cfg, light, people)
+    background = replace(background, dim_ev=sample_background_dim(cfg, people))
     return SceneSpec(
         index=int(index), seed=int(seed), camera=cam,
         head=HeadInstance(identity=identity, rotation=rotation, translation=translation,

@@ -117,6 +117,9 @@ class Background:
     color: (3,) RGB in [0, 1].
     blur: defocus of the background (the head stays sharp): Gaussian sigma as a
         fraction of the frame width (0.01 = 2.56 px at 256 px), 0 = sharp.
+    dim_ev: stops by which the backdrop is lit below the subject (flash, spot or window light on
+        the face: a dark backdrop behind a well-exposed face), in linear light; 0 = not dimmed,
+        None where the config has no dimming (then it is not recorded either).
     """
 
     kind: str
@@ -124,6 +127,7 @@ class Background:
     seed: int = 0
     image_path: str | None = None
     blur: float = 0.0
+    dim_ev: float | None = None
 
 
 @dataclass(frozen=True)

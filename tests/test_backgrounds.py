@@ -170,3 +170,47 @@ def test_studio_backdrops_are_never_defocused():
     """Already smooth: a blur would cost CPU and change nothing visible."""
     assert np.array_equal(np.asarray(make_background(bg("studio", 3, blur=0.02), 64, 64)),
                           np.asarray(make_background(bg("studio", 3), 64, 64)))
+
+
+@pytest.mark.parametrize("kind", ["solid", "noise", "leaves", "studio"])
+def test_a_dimmed_backdrop_has_that_many_stops_less_light(kind):
+    """``dim_ev`` darkens any kind by 2**-dim_ev in linear light, after its defocus; 0 and None
+    change no byte; the solid fill the rasterizer clears to is make_background's pixel."""
+    from dataclasses import replace
+
+    from synth.render.background import solid_fill
+    from synth.sensor import _srgb_decode
+
+    base = replace(bg(kind, 5, blur=0.01), color=np.array([0.8, 0.7, 0.6]))
+    img = np.asarray(make_background(base, 48, 40))
+    for off in (0.0, None):
+        assert np.array_equal(np.asarray(make_background(replace(base, dim_ev=off), 48, 40)), img)
+    dim = np.asarray(make_background(replace(base, dim_ev=2.0), 48, 40))
+    lin = _srgb_decode()
+    bright = img >= 64  # where rounding to 8 bits leaves a clear ratio
+    np.testing.assert_allclose(lin[dim[bright]] / lin[img[bright]], 0.25, rtol=0.08)
+    assert (dim <= img).all()
+    if kind == "solid":
+        assert np.array_equal(solid_fill(replace(base, dim_ev=2.0)), dim[0, 0])
+        assert np.array_equal(solid_fill(base), img[0, 0])
+
+
+def test_backdrop_dimming_is_drawn_from_its_own_stream_and_recorded():
+    """Off (probability 0): None, not recorded, and every other draw as before; on: 0 or a stop
+    count in range, and the scene's other numbers unchanged."""
+    from dataclasses import replace as dc_replace
+
+    from synth.config import load_config
+    from synth.sampling import sample_scene
+
+    off = load_config(overrides=["heads.pool_size=4"])
+    on = dc_replace(off, background=dc_replace(off.background, dim_probability=0.5, dim_ev=(1.0, 3.0)))
+    dims = []
+    for i in range(40):
+        a, b = sample_scene(off, 0, i), sample_scene(on, 0, i)
+        assert a.background.dim_ev is None and b.background.dim_ev is not None
+        assert dc_replace(b.background, dim_ev=None).seed == a.background.seed
+        assert np.array_equal(a.head.rotation, b.head.rotation) and a.effects == b.effects
+        dims.append(b.background.dim_ev)
+    fired = [d for d in dims if d > 0]
+    assert 8 <= len(fired) <= 32 and all(1.0 <= d <= 3.0 for d in fired)

@@ -288,6 +288,8 @@ def test_a_frame_does_not_depend_on_the_frame_before(renderer):
              for bg, scale in ((Background("noise", np.array([0.4, 0.5, 0.6]), seed=3), 1.0),
                                (Background("solid", np.array([0.9, 0.1, 0.3])), 1.0),
                                (Background("solid", np.array([0.2, 0.3, 0.4])), 0.6),
+                               (Background("solid", np.array([0.8, 0.6, 0.5]), dim_ev=1.5), 1.0),
+                               (Background("noise", np.array([0.6, 0.6, 0.6]), seed=5, dim_ev=2.0), 1.0),
                                (Background("noise", np.array([0.7, 0.6, 0.2]), seed=4), 0.6))]
     alone = []
     for spec in specs:
@@ -296,12 +298,19 @@ def test_a_frame_does_not_depend_on_the_frame_before(renderer):
             alone.append(fresh.render(spec, head))
         finally:
             fresh.close()
-    for order in ((0, 1, 2, 3), (3, 2, 1, 0), (1, 0, 3, 2)):
+    for order in ((0, 1, 2, 3, 4, 5), (5, 3, 2, 4, 1, 0), (1, 0, 3, 2, 5, 4)):
         for i in order:
             out = renderer.render(specs[i], head)
             for key in ("rgb", "depth", "mask"):
                 np.testing.assert_array_equal(out[key], alone[i][key])
             assert (out["depth"][~out["mask"]] == 0).all()
+    from synth.render.background import make_background, solid_fill
+
+    for i in (3, 4):   # a dimmed backdrop: the rasterizer's background pixels are make_background's
+        out, bgi = alone[i], specs[i].background
+        want = np.broadcast_to(solid_fill(bgi), out["rgb"].shape) if bgi.kind == "solid" else \
+            np.asarray(make_background(bgi, out["rgb"].shape[1], out["rgb"].shape[0]))
+        np.testing.assert_array_equal(out["rgb"][~out["mask"]], want[~out["mask"]])
 
 
 def test_determinism_across_renderers_and_processes(renderer):

@@ -320,6 +320,8 @@ class BackgroundConfig:
     image_folder: folder of JPG/PNG photos for "image".
     blur_probability: chance the background is out of focus (the head stays sharp);
     blur: that defocus's Gaussian sigma range as a fraction of the frame width.
+    dim_probability: chance the backdrop is lit less than the face (``Background.dim_ev``);
+    dim_ev: by how many stops (linear light), a range.
     """
 
     solid: float = 0.3
@@ -331,6 +333,8 @@ class BackgroundConfig:
     studio: float = 0.0
     blur_probability: float = 0.0
     blur: Range = (0.003, 0.02)
+    dim_probability: float = 0.0
+    dim_ev: Range = (1.0, 4.0)
 
 
 @dataclass(frozen=True)

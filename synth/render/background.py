@@ -24,7 +24,9 @@
 
 ``bg.blur`` > 0 defocuses every kind but solid and studio (:func:`synth.draw.defocus.defocus`, sigma = blur x
 width; leaves and clutter are drawn on a coarser grid first when the blur allows):
-the head, drawn over it, stays sharp. Both renderers paste exactly these
+the head, drawn over it, stays sharp. ``bg.dim_ev`` > 0 then darkens it by that many stops in
+linear light (:func:`synth.sensor.apply_tone`; the solid fill by :func:`solid_fill`), a backdrop
+lit less than the face. Both renderers paste exactly these
 bytes where the head is not (``synth.render.gl``, ``synth.render.blender``), so a
 kind added here reaches both.
 
@@ -79,6 +81,22 @@ def _noise_background(bg: Background, width: int, height: int) -> np.ndarray:
 def solid_rgb(color) -> np.ndarray:
     """(3,) uint8 of an RGB colour in [0, 1] (round to nearest, like GL's unorm8)."""
     return _to_u8(np.asarray(color, np.float32).reshape(3))
+
+
+def solid_fill(bg: Background) -> np.ndarray:
+    """(3,) uint8 of a solid background: :func:`solid_rgb` of its colour, dimmed by ``bg.dim_ev``
+    as :func:`make_background` dims (the rasterizer clears to it instead of pasting)."""
+    px = solid_rgb(bg.color)
+    return _dimmed(px.reshape(1, 1, 3), bg.dim_ev).reshape(3) if bg.dim_ev else px
+
+
+def _dimmed(img: np.ndarray, dim_ev: float | None) -> np.ndarray:
+    """(H, W, 3) uint8 ``img`` darkened by ``dim_ev`` stops in linear light (a new array), or ``img``."""
+    if not dim_ev:
+        return img
+    from synth.sensor import apply_tone
+
+    return apply_tone(np.ascontiguousarray(img), -float(dim_ev), (1.0, 1.0, 1.0), 1.0)
 
 
 def _to_u8(img: np.ndarray) -> np.ndarray:
@@ -201,11 +219,11 @@ def _defocused_pattern(bg: Background, width: int, height: int, sigma: float) ->
 
 def make_background(bg: Background, width: int, height: int) -> np.ndarray:
     """(height, width, 3) uint8 background for ``bg`` (read-only; see module doc), defocused by
-    ``bg.blur`` (sigma = blur * width)."""
+    ``bg.blur`` (sigma = blur * width), then dimmed by ``bg.dim_ev``."""
     sigma = float(bg.blur) * width
     if sigma >= 0.3 and bg.kind in ("leaves", "clutter"):
-        return _defocused_pattern(bg, width, height, sigma)
+        return _dimmed(_defocused_pattern(bg, width, height, sigma), bg.dim_ev)
     img = _sharp_background(bg, width, height)
     if sigma > 0.0 and bg.kind not in ("solid", "studio"):
         img = defocus(np.asarray(img), sigma)
-    return img
+    return _dimmed(img, bg.dim_ev)

@@ -72,7 +72,7 @@ import numpy as np
 
 from synth.heads.mesh import HeadMesh, part_class
 from synth.render import geometry, lod
-from synth.render.background import make_background, solid_rgb
+from synth.render.background import make_background, solid_fill
 from synth.render.base import Closeable
 from synth.render.cutout import ALPHA_CUT, MIXED, TRANSPARENT, triangle_alpha_classes
 from synth.render.gl_shaders import fragment_shader, vertex_shader
@@ -441,7 +441,7 @@ class GLRenderer(Closeable):
             fbo = self._framebuffer(max(width, int(spec.camera.width)), max(height, int(spec.camera.height)))
             fbo.use()
             solid = background and bg.kind == "solid"
-            self._clear(fbo, solid_rgb(bg.color) / np.float32(255.0) if solid else (0.0, 0.0, 0.0))
+            self._clear(fbo, solid_fill(bg) / np.float32(255.0) if solid else (0.0, 0.0, 0.0))
             view = (0, 0, width, height)
             fbo.viewport = view
             for prog in {drawn.vao.program for drawn in entries}:  # the programs this head draws with
