@@ -479,11 +479,11 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
 def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     """Sample ``index`` of a run with global ``seed``: a pure function of its arguments.
 
-    The draw order is fixed (identity, rotation, translation, framing, light,
-    background, effects, background defocus; then, from a second stream, the torso, the fill and
-    environment light and the backdrop's dimming); each part takes its numbers from the
-    one per-sample generator. Numbers added to the scene later are drawn after the
-    ones before them, so a config that does not use them draws what it drew before.
+    The draw order is fixed: identity, rotation, translation, framing, light, background,
+    effects, background defocus from the sample's generator; then the torso, the fill and
+    environment light and the backdrop's dimming from its second stream (``PEOPLE_STREAM``).
+    Numbers added to the scene later are drawn after the ones before them in their stream, so
+    a config that does not use them draws what it drew before.
     """
     rng = sample_rng(seed, index)
     identity = int(rng.integers(cfg.heads.pool_size))
