@@ -99,12 +99,10 @@ def photo_stats(rgb: np.ndarray, landmarks: np.ndarray) -> PhotoStats:
     pts = pts[np.isfinite(pts).all(1)]
     if len(pts) < 2:
         raise ValueError("photo_stats needs at least two finite landmarks")
-    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-    s = FACE_PX / max(x1 - x0, 1.0)
     bx0, by0, bx1, by1 = content_box(rgb)
     rgb = np.ascontiguousarray(rgb[by0:by1, bx0:bx1])
-    pts = pts - (bx0, by0)
-    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    (x0, y0), (x1, y1) = pts.min(0) - (bx0, by0), pts.max(0) - (bx0, by0)
+    s = FACE_PX / max(x1 - x0, 1.0)
     h, w = rgb.shape[:2]
     size = (max(1, round(w * s)), max(1, round(h * s)))
     img = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
