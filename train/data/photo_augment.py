@@ -11,7 +11,8 @@ same batch):
   where their 3DDFA crop left the original photo. Labels never change here.
 * ``__call__(sample, rng)`` changes the cropped *appearance*: horizontal flip (labels follow:
   yaw and roll negated, landmarks mirrored), colour jitter (brightness, contrast, saturation, hue),
-  grayscale, Gaussian blur, JPEG re-encoding, random erasing (a rectangle of flat colour or noise).
+  grayscale, Gaussian blur (off by default: it did worse than none on the protocol), JPEG
+  re-encoding, random erasing (a rectangle of flat colour or noise).
   None of these moves a label.
 
 Every probability is drawn per item; ranges are ``(lo, hi)`` uniform. ``PhotoAugment(**overrides)``
