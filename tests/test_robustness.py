@@ -340,3 +340,9 @@ def test_image_occluders_from_a_folder(tmp_path):
         (x, y, w, h), = samples[1]["params"]["effects"]["occluders"]
         xa, ya, xb, yb = max(0, round(x)), max(0, round(y)), min(64, round(x + w)), min(64, round(y + h))
         assert (samples[1]["rgb"][ya:yb, xa:xb] == (250, 10, 120)).all()
+
+
+def test_suites_neither_meter_the_face_nor_dim_the_backdrop():
+    """Base scenes keep one exposure whatever the level: face metering would undo the light factors."""
+    cfg = load_suite_config(PIPELINE, "illumination-intensity", preset="faces")
+    assert cfg.effects.exposure.face_luma is None and cfg.background.dim_probability == 0.0
