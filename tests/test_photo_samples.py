@@ -12,7 +12,8 @@ pytest.importorskip("moderngl")
 
 REPO = Path(__file__).resolve().parents[1]
 ON = ["heads.pool_size=3", "output.width=128", "output.height=128", "background.solid=0", "background.noise=0",
-      "background.leaves=1", "background.clutter=1", "background.blur_probability=0.5",
+      "background.leaves=1", "background.clutter=1", "background.studio=0", "background.blur_probability=0.5",
+      "background.dim_probability=1",
       "effects.distractors.probability=1", "effects.distractors.max_count=3", "effects.distractors.size=[0.6, 1.2]",
       "effects.white_balance.probability=1", "effects.exposure.probability=1", "effects.vignetting.probability=1",
       "effects.noise.chroma_probability=1", "effects.compression.jpeg_probability=1"]
@@ -50,6 +51,9 @@ def test_every_photo_parameter_is_recorded(maker):
         assert e["vignetting_center"] == [spec.camera.cx, spec.camera.cy]
         np.testing.assert_allclose(e["wb_gains"], white_balance_gains(e["wb_temperature"], e["wb_tint"]))
         assert e["exposure_ev"] != 0 and e["tone_gamma"] != 1 and e["chroma_sigma"] > 0 and e["jpeg_quality"] > 0
+        assert b["dim_ev"] == spec.background.dim_ev and 1.0 <= b["dim_ev"] <= 4.0
+        assert e["meter_luma"] == spec.effects.meter_luma and 140.0 <= e["meter_luma"] <= 220.0
+        assert abs(e["meter_ev"]) <= 3.0   # set from the render: the sampled spec has none yet
     assert kinds == {"leaves", "clutter"}
 
 
