@@ -72,6 +72,10 @@ def main() -> int:
         print(f"scene_stats: no imageNNNNN.mat in {folder}; pass --aflw with an AFLW2000-layout folder",
               file=sys.stderr)
         return 2
+    if args.renders and not Path(args.renders).is_dir():
+        print(f"scene_stats: --renders {args.renders} is not a folder; pass the --out folder of a `synth render` "
+              "run", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     real = summarize(real_stats(folder, args.n))
     t1 = time.perf_counter()

@@ -46,6 +46,9 @@ def _validate_scene_effects(e: EffectsConfig) -> None:
             ("noise.chroma_scale", e.noise.chroma_scale, 1.0, 64.0, "px at sensor scale")):
         if not (a <= lo and hi <= b):
             raise ConfigError(f"effects.{key}: [{lo}, {hi}]; fix: keep within [{a}, {b}] ({what})")
+    if ex.face_luma is not None and not (1.0 <= ex.face_luma[0] and ex.face_luma[1] <= 255.0):
+        raise ConfigError(f"effects.exposure.face_luma: {list(ex.face_luma)}; fix: keep within [1, 255] (the face's "
+                          "luma), or null for no metering")
 
 
 def _is_number(v) -> bool:
@@ -159,6 +162,9 @@ def validate(cfg: SynthConfig) -> None:
         raise ConfigError(f"background: {'/'.join(BACKGROUND_KINDS)} weights must be >= 0 with a positive sum; "
                           "fix: give each kind a weight >= 0, at least one > 0")
     _check_prob(b.blur_probability, "background.blur_probability")
+    _check_prob(b.dim_probability, "background.dim_probability")
+    if not (0.0 <= b.dim_ev[0] and b.dim_ev[1] <= 10.0):
+        raise ConfigError(f"background.dim_ev: {list(b.dim_ev)}; fix: keep within [0, 10] (stops darker than the face)")
     if not (0.0 <= b.blur[0] and b.blur[1] <= 0.2):
         raise ConfigError(f"background.blur: {list(b.blur)}; fix: keep within [0, 0.2] (sigma as a fraction of "
                           "the frame width)")
