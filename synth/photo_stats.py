@@ -24,6 +24,8 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
+from synth.sensor import LUMA_601
+
 #: face-box width (px) every image is resampled to before measuring
 FACE_PX = 64.0
 #: side of the square around the face box, in face-box sizes, whose outside is the surround
@@ -81,7 +83,7 @@ STAT_NAMES = tuple(f.name for f in fields(PhotoStats))
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    return rgb.astype(np.float32) @ LUMA_601   # what the face-metered exposure reads
 
 
 def colourfulness(rgb: np.ndarray) -> float:

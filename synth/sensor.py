@@ -74,7 +74,7 @@ METER_REF_ALBEDO = 0.45
 #: camera's face exposure lifts a dark face, but not all the way (0: every face at the target,
 #: 1: exposed for the light falling on the face, whatever its skin)
 METER_SKIN_KEEP = 0.5
-#: Rec. 601 luma weights of the encoded bytes (what the meter reads, as ``synth.photo_stats`` does)
+#: Rec. 601 luma weights of the encoded bytes (what the meter reads; ``synth.photo_stats`` reads the same)
 LUMA_601 = np.array([0.299, 0.587, 0.114], np.float32)
 
 
