@@ -113,7 +113,8 @@ class Background:
         to the frame), ``"leaves"`` (dead leaves: occluding textured shapes of
         power-law sizes, drawn from ``seed``, hues around ``color``) or
         ``"clutter"`` (textured planes in perspective and objects, from ``seed``) or
-        ``"studio"`` (a plain portrait backdrop, unevenly lit, from ``seed``, hue of ``color``).
+        ``"studio"`` (a plain portrait backdrop, unevenly lit, from ``seed``, hue of ``color``) or
+        ``"outdoor"`` (sky over a treeline, foliage, a field or a street, from ``seed``).
     color: (3,) RGB in [0, 1].
     blur: defocus of the background (the head stays sharp): Gaussian sigma as a
         fraction of the frame width (0.01 = 2.56 px at 256 px), 0 = sharp.

@@ -91,7 +91,7 @@ def test_background_blur_defocuses_every_kind_but_solid(tmp_path):
 
     path = tmp_path / "photo.png"
     Image.fromarray(np.asarray(make_background(bg("clutter", 4), 120, 90))).save(path)
-    for kind in ("noise", "leaves", "clutter", "image"):
+    for kind in ("noise", "leaves", "clutter", "outdoor", "image"):
         sharp = Background(kind, COLOR, seed=3, image_path=str(path))
         blurred = Background(kind, COLOR, seed=3, image_path=str(path), blur=0.02)
         a, b = np.asarray(make_background(sharp, 160, 120)), np.asarray(make_background(blurred, 160, 120))
@@ -138,13 +138,14 @@ def test_outlines_have_their_extent_and_pixel_convention():
     assert abs(np.mean(p < 4.0) - (1 / 2 - 1 / 4) / (1 / 2 - 1 / 200)) < 0.02  # CDF of the r^-2 law
 
 
-@pytest.mark.parametrize("size", [(256, 256), (97, 61), (9, 13)])
-def test_studio_backdrops_are_pure_functions_of_the_seed(size):
+@pytest.mark.parametrize("kind", ["studio", "outdoor"])
+@pytest.mark.parametrize("size", [(256, 256), (97, 61), (9, 13), (700, 530)])
+def test_studio_and_outdoor_scenes_are_pure_functions_of_the_seed(kind, size):
     w, h = size
-    a = np.asarray(make_background(bg("studio", 5), w, h))
+    a = np.asarray(make_background(bg(kind, 5), w, h))
     assert a.shape == (h, w, 3) and a.dtype == np.uint8
-    assert np.array_equal(a, make_background(bg("studio", 5), w, h))
-    assert not np.array_equal(a, make_background(bg("studio", 6), w, h))
+    assert np.array_equal(a, make_background(bg(kind, 5), w, h))
+    assert not np.array_equal(a, make_background(bg(kind, 6), w, h))
 
 
 def test_studio_backdrops_are_plain_mostly_neutral_and_span_high_to_low_key():
@@ -164,6 +165,19 @@ def test_studio_backdrops_are_plain_mostly_neutral_and_span_high_to_low_key():
     assert np.mean(sat < 0.16) > 0.6
     assert 0.2 < np.mean((val > 0.82) & (sat < 0.07)) < 0.4     # high key
     assert 0.1 < np.mean(val < 0.2) < 0.2                        # low key
+
+
+def test_outdoor_scenes_have_sky_above_and_vegetation_or_ground_below():
+    """Over 40 scenes: the top rows are lighter and bluer than the bottom rows (a sky over the
+    ground), most bottoms are green-or-earth rather than blue, and the spectrum is far richer than
+    the smooth noise kind's (whose slope is below -1.9, see the leaves test)."""
+    imgs = [np.asarray(make_background(bg("outdoor", s), 128, 128)).astype(np.float32) for s in range(40)]
+    top = np.stack([im[:10].reshape(-1, 3).mean(0) for im in imgs])
+    bottom = np.stack([im[-10:].reshape(-1, 3).mean(0) for im in imgs])
+    assert np.mean(top.mean(1) > bottom.mean(1)) > 0.8
+    assert np.mean(top[:, 2] > top[:, 0]) > 0.8 and np.mean(bottom[:, 1] >= bottom[:, 2]) > 0.7
+    slope = np.mean([spectrum_slope(np.asarray(make_background(bg("outdoor", s), 256, 256))) for s in range(8)])
+    assert -1.8 < slope < -1.0, slope
 
 
 def test_studio_backdrops_are_never_defocused():

@@ -72,7 +72,7 @@ def test_bad_files(tmp_path):
 
 
 @pytest.mark.parametrize("override, key", [
-    ("background.leaves=-1", "background: solid/noise/image/leaves/clutter/studio weights"),
+    ("background.leaves=-1", "background: solid/noise/image/leaves/clutter/studio/outdoor weights"),
     ("background.blur=[0.0, 0.5]", "background.blur"),
     ("background.blur_probability=2", "background.blur_probability"),
     ("background.dim_probability=2", "background.dim_probability"),

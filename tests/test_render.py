@@ -241,9 +241,10 @@ def test_backgrounds(renderer, tmp_path):
     assert not np.array_equal(a["rgb"], b["rgb"])  # seed matters
 
 
-@pytest.mark.parametrize("kind,blur", [("leaves", 0.0), ("clutter", 0.0), ("leaves", 0.015), ("clutter", 0.01)])
+@pytest.mark.parametrize("kind,blur", [("leaves", 0.0), ("clutter", 0.0), ("outdoor", 0.0), ("leaves", 0.015),
+                                       ("clutter", 0.01), ("outdoor", 0.01)])
 def test_photo_backgrounds_are_pasted_as_make_background_draws_them(renderer, kind, blur):
-    """The dead-leaves and clutter kinds (sharp or defocused) reach the rasterizer through
+    """The dead-leaves, clutter and outdoor kinds (sharp or defocused) reach the rasterizer through
     make_background: the same bytes wherever the head is not, at full and at reduced render scale."""
     from synth.render.background import make_background
 

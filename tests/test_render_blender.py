@@ -311,9 +311,9 @@ def test_parity_with_rasterizer_makehuman(gl):
 
 
 @needs_bpy
-@pytest.mark.parametrize("kind", ["leaves", "clutter"])
+@pytest.mark.parametrize("kind", ["leaves", "clutter", "outdoor"])
 def test_photo_backgrounds_are_the_rasterizers_bytes(blender, gl, kind):
-    """Dead leaves and clutter (defocused) come through make_background in Cycles too: the same
+    """Dead leaves, clutter and outdoor scenes (defocused) come through make_background in Cycles too: the same
     bytes as the rasterizer's away from the head, and the head itself still agrees."""
     from synth.render.background import make_background
 

@@ -304,18 +304,19 @@ class EffectsConfig:
 
 
 #: Background kinds, in the order ``synth.sampling.sample_background`` searches their weights
-BACKGROUND_KINDS = ("solid", "noise", "image", "leaves", "clutter", "studio")
+BACKGROUND_KINDS = ("solid", "noise", "image", "leaves", "clutter", "studio", "outdoor")
 
 
 @dataclass(frozen=True)
 class BackgroundConfig:
     """Background kinds with their weights (``synth.render.background``), and defocus.
 
-    solid, noise, image, leaves, clutter: weights (>= 0, positive sum) of a flat colour,
+    solid, noise, image, leaves, clutter, studio, outdoor: weights (>= 0, positive sum) of a flat colour,
         smooth colour noise, a photo from ``image_folder`` (JPG/PNG), dead leaves
         (occluding textured shapes of power-law sizes: photo-like 1/f spectrum and edges)
         clutter (textured planes in perspective, furniture-like objects and poles) and studio
-        (a plain portrait backdrop: white, grey, dark or muted, unevenly lit). A kind appended
+        (a plain portrait backdrop: white, grey, dark or muted, unevenly lit) and outdoor (sky
+        over a treeline, foliage, fields or streets, as behind portraits shot outside). A kind appended
         here with weight 0 leaves the draws of configs without it unchanged.
     image_folder: folder of JPG/PNG photos for "image".
     blur_probability: chance the background is out of focus (the head stays sharp);
@@ -331,6 +332,7 @@ class BackgroundConfig:
     leaves: float = 0.0
     clutter: float = 0.0
     studio: float = 0.0
+    outdoor: float = 0.0
     blur_probability: float = 0.0
     blur: Range = (0.003, 0.02)
     dim_probability: float = 0.0

@@ -20,10 +20,12 @@
 * ``"studio"``: a portrait backdrop -- one colour from a photographer's palette (white and
   near-white high key, greys, dark low key, muted colours; see :func:`studio_color`) under
   the uneven light of :func:`synth.draw.patterns.shading` and a faint mottle: the plain,
-  smoothly lit backgrounds of many portrait and press photos. Never defocused (it is smooth).
+  smoothly lit backgrounds of many portrait and press photos. Never defocused (it is smooth);
+* ``"outdoor"``: sky over a treeline, foliage, a field or a street (``synth.render.outdoor``):
+  the layout and colours of portraits shot outside.
 
 ``bg.blur`` > 0 defocuses every kind but solid and studio (:func:`synth.draw.defocus.defocus`, sigma = blur x
-width; leaves and clutter are drawn on a coarser grid first when the blur allows):
+width; leaves, clutter and outdoor are drawn on a coarser grid first when the blur allows):
 the head, drawn over it, stays sharp. ``bg.dim_ev`` > 0 then darkens it by that many stops in
 linear light (:func:`synth.sensor.apply_tone`; the solid fill by :func:`solid_fill`), a backdrop
 lit less than the face. Both renderers paste exactly these
@@ -170,7 +172,15 @@ def studio_background(seed: int, color, width: int, height: int) -> np.ndarray:
     return patterns.shade(img, patterns.shading(rng, width, height))
 
 
+#: kinds drawn by a scene generator at any size, so a defocused one can be drawn on a coarser grid
+SCENE_KINDS = ("leaves", "clutter", "outdoor")
+
+
 def _pattern_background(bg: Background, width: int, height: int) -> np.ndarray:
+    if bg.kind == "outdoor":
+        from synth.render.outdoor import outdoor_background
+
+        return outdoor_background(bg.seed, width, height)
     if bg.kind == "leaves":
         from synth.render.leaves import leaves_background
 
@@ -189,15 +199,15 @@ def _sharp_background(bg: Background, width: int, height: int) -> np.ndarray:
         if not bg.image_path:
             raise ValueError("Background kind 'image' needs image_path")
         return image_background(str(bg.image_path), width, height)
-    if bg.kind in ("leaves", "clutter"):
+    if bg.kind in SCENE_KINDS:
         return _pattern_background(bg, width, height)
     if bg.kind == "studio":
         return studio_background(bg.seed, bg.color, width, height)
-    raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image, leaves, clutter, studio)")
+    raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image, leaves, clutter, studio, outdoor)")
 
 
 def _defocused_pattern(bg: Background, width: int, height: int, sigma: float) -> np.ndarray:
-    """A leaves or clutter background out of focus by ``sigma`` px, drawn f times coarser (f = 2
+    """A leaves, clutter or outdoor background out of focus by ``sigma`` px, drawn f times coarser (f = 2
     from 1.5 px, then 4, 8, ... while sigma >= 2 f: the detail a coarser grid cannot hold, the
     blur removes), blurred there by sqrt(sigma^2 - f^2/12) / f (enlarging a hard edge bilinearly
     ramps it over f px) and enlarged. The same shapes, colours and light as drawing it sharp and
@@ -221,7 +231,7 @@ def make_background(bg: Background, width: int, height: int) -> np.ndarray:
     """(height, width, 3) uint8 background for ``bg`` (read-only; see module doc), defocused by
     ``bg.blur`` (sigma = blur * width), then dimmed by ``bg.dim_ev``."""
     sigma = float(bg.blur) * width
-    if sigma >= 0.3 and bg.kind in ("leaves", "clutter"):
+    if sigma >= 0.3 and bg.kind in SCENE_KINDS:
         return _dimmed(_defocused_pattern(bg, width, height, sigma), bg.dim_ev)
     img = _sharp_background(bg, width, height)
     if sigma > 0.0 and bg.kind not in ("solid", "studio"):
