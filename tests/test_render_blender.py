@@ -442,7 +442,7 @@ def test_faces_run_with_photo_scenes_in_both_backends(tmp_path):
         assert params["effects"]["distractors"] and params["effects"]["wb_temperature"] != 0
         assert s["rgb"].shape == (48, 48, 3) and s["rgb"].std() > 5
     assert len({r for r, _ in seen}) == 2
-    assert {k for _, k in seen} <= {"leaves", "clutter", "studio"} and len({k for _, k in seen}) >= 2
+    assert {k for _, k in seen} <= {"leaves", "clutter", "studio", "outdoor"} and len({k for _, k in seen}) >= 2
 
 
 @needs_bpy
