@@ -12,7 +12,8 @@ pytest.importorskip("moderngl")
 
 REPO = Path(__file__).resolve().parents[1]
 ON = ["heads.pool_size=3", "output.width=128", "output.height=128", "background.solid=0", "background.noise=0",
-      "background.leaves=1", "background.clutter=1", "background.studio=0", "background.blur_probability=0.5",
+      "background.leaves=1", "background.clutter=1", "background.outdoor=1", "background.studio=0",
+      "background.blur_probability=0.5",
       "background.dim_probability=1",
       "effects.distractors.probability=1", "effects.distractors.max_count=3", "effects.distractors.size=[0.6, 1.2]",
       "effects.white_balance.probability=1", "effects.exposure.probability=1", "effects.vignetting.probability=1",
@@ -54,7 +55,7 @@ def test_every_photo_parameter_is_recorded(maker):
         assert b["dim_ev"] == spec.background.dim_ev and 1.0 <= b["dim_ev"] <= 4.0
         assert e["meter_luma"] == spec.effects.meter_luma and 140.0 <= e["meter_luma"] <= 220.0
         assert abs(e["meter_ev"]) <= 3.0   # set from the render: the sampled spec has none yet
-    assert kinds == {"leaves", "clutter"}
+    assert kinds == {"leaves", "clutter", "outdoor"}
 
 
 def test_landmarks_under_a_distractor_are_not_visible(maker):
