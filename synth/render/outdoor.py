@@ -16,7 +16,7 @@ layout and the colours of those scenes, procedurally (no download):
 Colours are drawn in HSV from the ranges below (the background's ``color`` is not used: sky and
 vegetation have hues of their own). A pure function of (seed, width, height); drawn at a smaller
 size it is the same scene at fewer pixels (``make_background`` draws a defocused one coarser).
-~0.4 ms at 166 x 166 here, about half of a dead-leaves frame.
+~0.45 ms at 166 x 166 here, about what a dead-leaves frame costs.
 """
 from __future__ import annotations
 
