@@ -28,6 +28,7 @@ import numpy as np
 
 from synth.draw import patterns
 from synth.draw.value_noise import value_noise
+from synth.render.leaves import colorize
 
 #: ground palettes: (share, hue range deg, saturation range, value range) of the first colour
 GROUNDS = (
@@ -95,8 +96,6 @@ def outdoor_background(seed: int, width: int, height: int) -> np.ndarray:
     entries 0-127 the sky, from its top colour to the horizon's (0-63) and on to cloud white
     (64-127), entries 128-255 the ground, from its first colour to its second.
     """
-    from synth.render.leaves import colorize
-
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     w, h = int(width), int(height)
     u = rng.random(15)
