@@ -25,7 +25,6 @@ import cv2
 import numpy as np
 
 from synth.draw import patterns, shapes
-from synth.render.leaves import colorize
 
 N_OBJECTS = (4, 11)
 MAX_BOOKS = 10
@@ -165,5 +164,5 @@ def clutter_background(seed: int, color, width: int, height: int) -> np.ndarray:
     palette[:3] = colors[:3]
     palette[128:131] = colors[:3] * 0.75 + colors[3:6] * 0.25  # the patterns' second colours
     _objects(labels, rng, colors, palette)
-    img = colorize(labels, np.clip(palette * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    img = patterns.colorize(labels, np.clip(palette * 255.0 + 0.5, 0, 255).astype(np.uint8))
     return patterns.shade(img, patterns.shading(rng, width, height))

@@ -28,7 +28,6 @@ import numpy as np
 
 from synth.draw import patterns
 from synth.draw.value_noise import value_noise
-from synth.render.leaves import colorize
 
 #: ground palettes: (share, hue range deg, saturation range, value range) of the first colour
 GROUNDS = (
@@ -92,7 +91,7 @@ def outdoor_background(seed: int, width: int, height: int) -> np.ndarray:
     """(height, width, 3) uint8 outdoor scene drawn from ``PCG64(seed)`` (module doc). Draws a fixed
     count of numbers for a given size, whatever the scene.
 
-    Drawn as a uint8 index map coloured by one 256-entry palette (:func:`synth.render.leaves.colorize`):
+    Drawn as a uint8 index map coloured by one 256-entry palette (:func:`synth.draw.patterns.colorize`):
     entries 0-127 the sky, from its top colour to the horizon's (0-63) and on to cloud white
     (64-127), entries 128-255 the ground, from its first colour to its second.
     """
@@ -136,5 +135,5 @@ def outdoor_background(seed: int, width: int, height: int) -> np.ndarray:
     palette = np.concatenate([_ramp(top, low, 64), _ramp(low, np.full(3, 0.97, np.float32), 64),
                               _ramp(c1, c2, 128)])
     palette = (np.clip(palette, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    img = colorize((index + 0.5).astype(np.uint8), palette)
+    img = patterns.colorize((index + 0.5).astype(np.uint8), palette)
     return patterns.shade(img, patterns.shading(rng, w, h))
