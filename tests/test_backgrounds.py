@@ -228,3 +228,12 @@ def test_backdrop_dimming_is_drawn_from_its_own_stream_and_recorded():
         dims.append(b.background.dim_ev)
     fired = [d for d in dims if d > 0]
     assert 8 <= len(fired) <= 32 and all(1.0 <= d <= 3.0 for d in fired)
+
+
+def test_the_renderer_draws_every_configured_kind_and_names_them_on_an_unknown_one():
+    from synth.config import BACKGROUND_KINDS
+    from synth.render.background import KINDS
+
+    assert sorted(KINDS) == sorted(BACKGROUND_KINDS)
+    with pytest.raises(ValueError, match="unknown background kind 'lava'.*outdoor"):
+        make_background(Background(kind="lava", color=(0.5, 0.5, 0.5), seed=1), 16, 16)

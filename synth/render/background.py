@@ -174,6 +174,8 @@ def studio_background(seed: int, color, width: int, height: int) -> np.ndarray:
 
 #: kinds drawn by a scene generator at any size, so a defocused one can be drawn on a coarser grid
 SCENE_KINDS = ("leaves", "clutter", "outdoor")
+#: every kind :func:`make_background` draws (``synth.config.BACKGROUND_KINDS``; a test keeps them the same)
+KINDS = ("solid", "noise", "image", *SCENE_KINDS, "studio")
 
 
 def _pattern_background(bg: Background, width: int, height: int) -> np.ndarray:
@@ -203,7 +205,7 @@ def _sharp_background(bg: Background, width: int, height: int) -> np.ndarray:
         return _pattern_background(bg, width, height)
     if bg.kind == "studio":
         return studio_background(bg.seed, bg.color, width, height)
-    raise ValueError(f"unknown background kind {bg.kind!r} (solid, noise, image, leaves, clutter, studio, outdoor)")
+    raise ValueError(f"unknown background kind {bg.kind!r} ({', '.join(KINDS)})")
 
 
 def _defocused_pattern(bg: Background, width: int, height: int, sigma: float) -> np.ndarray:
