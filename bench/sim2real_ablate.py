@@ -8,7 +8,8 @@ Each ablation is ``bench/sim2real.py --parts synth`` with the overrides below, i
 default half the protocol's training, so that the 17 ablations fit in an afternoon on this
 machine); ``base`` is the same budget with nothing switched off, and the ablations that change
 only the training reuse its renders. Reruns skip what is finished. Prints a table of the
-dev-half MAE (last epoch) per ablation beside the base, and writes ``WORK/ablations.json``.
+dev-half MAE (last epoch) of every finished ablation in WORK beside the base (earlier calls' too),
+and writes them to ``WORK/ablations.json``.
 """
 from __future__ import annotations
 
@@ -75,7 +76,6 @@ def main() -> int:
               file=sys.stderr)
         return 2
     work = Path(args.work)
-    rows = {}
     if "base" in names:   # first: the training-only ablations use its renders
         names = ["base"] + [n for n in names if n != "base"]
     for name in names:
@@ -89,7 +89,9 @@ def main() -> int:
         print(f"== {name}: without {what}\n   {' '.join(cmd)}", flush=True)
         if not (out / "sim2real.json").exists():
             subprocess.run(cmd, check=True, cwd=REPO)
-        rows[name] = (what, json.loads((out / "sim2real.json").read_text())["synth"]["last_all"])
+    # every finished ablation of WORK, not only this call's --only: reruns add rows, never drop them
+    rows = {name: (ABLATIONS[name][0], json.loads((work / name / "sim2real.json").read_text())["synth"]["last_all"])
+            for name in ABLATIONS if (work / name / "sim2real.json").exists()}
     print(f"\n{'without':14s} {'pitch':>7s} {'yaw':>7s} {'roll':>7s} {'mean':>7s}  {'bias p/y/r':>20s}  what")
     for name, (what, r) in rows.items():
         m, b = r["mae"], r["me"]
