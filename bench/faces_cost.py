@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("LP_NUM_THREADS", "0")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one BLAS thread, as the runner's Ray actors have
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -54,6 +54,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# one BLAS thread, as Ray gives each actor (OMP_NUM_THREADS=1): else the in-process 1-worker run's idle
+# OpenBLAS threads spin on the other core (~8 % more CPU per sample) and the stage times count them
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth.runner import ACTOR_LP_THREADS  # noqa: E402
