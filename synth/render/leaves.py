@@ -8,9 +8,11 @@ scale, flat regions between them. Here:
 1. a label map (uint8) gets ``N_SHAPES`` outlines of :mod:`synth.draw.shapes`
    (ellipses, rectangles, polygons, blobs, bars), radii power-law distributed
    (density ~ r^-ALPHA) between ``R_MIN`` and ``R_MAX`` of the frame's longer
-   side, filled largest first (OpenCV, one call per shape), so the frame is
-   covered by large shapes and the small ones lie on them; label 0, the
-   backdrop, fills what no shape covers;
+   side, filled in the order drawn whatever their size (OpenCV, one call per
+   shape): the dead-leaves model's occlusion, where a near object may be large
+   or small, so large shapes hide small ones as often as the reverse (filled
+   largest first, every small shape lay on top: a sprinkle of confetti over
+   every frame); label 0, the backdrop, fills what no shape covers;
 2. two two-tone patterns of :mod:`synth.draw.patterns` (stripes, checks,
    blotches) drawn for the frame set bits 7 and 6 of the map where they are on;
 3. one 256-entry palette colours the map: each label its colour, and where a
@@ -47,7 +49,7 @@ def leaves_background(seed: int, color, width: int, height: int) -> np.ndarray:
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     n = N_SHAPES
     longer = float(max(width, height))
-    r = np.sort(shapes.power_law_sizes(rng, n, R_MIN * longer, R_MAX * longer, ALPHA))[::-1]  # back to front
+    r = shapes.power_law_sizes(rng, n, R_MIN * longer, R_MAX * longer, ALPHA)  # drawn in this order, whatever the size
     u = rng.random((n, 6))
     kinds = np.searchsorted(np.cumsum(KIND_P), u[:, 0] * KIND_P.sum(), side="right")
     bar = kinds == shapes.KINDS.index("bar")
