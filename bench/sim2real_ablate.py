@@ -37,10 +37,10 @@ ABLATIONS: dict[str, tuple[str, list[str], list[str]]] = {
                    "heads.outfit.gaze_deg=0", "heads.outfit.smile_share=0", "heads.outfit.blink_share=0"], []),
     # issue "Scenes like photos"
     "backgrounds": ("photo-like backgrounds (back to noise 0.7 / solid 0.3, no defocus)",
-                    ["background.leaves=0", "background.clutter=0", "background.noise=0.7", "background.solid=0.3",
-                     "background.blur_probability=0"], []),
+                    ["background.leaves=0", "background.clutter=0", "background.studio=0", "background.outdoor=0",
+                     "background.noise=0.7", "background.solid=0.3", "background.blur_probability=0"], []),
     "camera": ("the photo camera (back to the Kinect crop)", ["camera.model=sensor", "camera.distance_mm=[800,1300]"], []),
-    "light": ("fill light, environment, mostly white light (back to one key light, half coloured)",
+    "light": ("fill light, environment, white key light (back to one key light, half coloured)",
               ["lighting.white_probability=0.5", "lighting.fill_intensity=[0,0]", "lighting.environment=[0,0]",
                "lighting.ambient=[0.2,0.45]"], []),
     "sensor": ("distractors, white balance, exposure, vignetting, colour noise",
