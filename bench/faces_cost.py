@@ -37,11 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sim2real_ablate import ABLATIONS  # noqa: E402
 
-PHOTO_OFF = ["background.leaves=0", "background.clutter=0", "background.solid=0.3", "background.noise=0.7",
-             "background.blur_probability=0", "effects.distractors.probability=0",
-             "effects.white_balance.probability=0", "effects.exposure.probability=0",
-             "effects.vignetting.probability=0", "effects.noise.chroma_probability=0",
-             "effects.compression.jpeg_probability=0"]
+#: photo-like backgrounds, defocus and every camera effect off: the backgrounds and sensor ablations, and JPEG
+PHOTO_OFF = ABLATIONS["backgrounds"][1] + ABLATIONS["sensor"][1] + ["effects.compression.jpeg_probability=0"]
 #: name -> render overrides that switch the ingredient off
 VARIANTS: dict[str, list[str]] = {name: sets for name, (_, sets, _) in ABLATIONS.items() if sets}
 VARIANTS["render_scale"] = ["camera.photo_render_scale=[1,1]"]
