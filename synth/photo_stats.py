@@ -65,6 +65,8 @@ class PhotoStats:
         hard light with shadows high.
     face_asymmetry: |mean of the face's left half - right half| / mean: how much the light comes
         from one side.
+    face_edges: mean |Laplacian| of the face region's luminance at the common scale: its fine
+        detail (skin texture, stubble, lashes, JPEG and resampling all add or take some).
     grayscale: 1.0 when the image has no colour (under 1 % of its pixels have channels more than
         10 apart: JPEG's chroma noise stays below that), else 0.0.
     """
@@ -76,6 +78,7 @@ class PhotoStats:
     face_luma: float
     face_contrast: float
     face_asymmetry: float
+    face_edges: float
     grayscale: float
 
 
@@ -111,31 +114,32 @@ def photo_stats(rgb: np.ndarray, landmarks: np.ndarray) -> PhotoStats:
     cx, cy = (x0 + x1) / 2.0 * s, (y0 + y1) / 2.0 * s
     half = SURROUND_SCALE * max(x1 - x0, y1 - y0) * s / 2.0
     luma = _luma(img)
+    lap = np.abs(cv2.Laplacian(luma, cv2.CV_32F, ksize=3))   # its border pixels see outside the frame
     yy, xx = np.mgrid[0:img.shape[0], 0:img.shape[1]]
     surround = (np.abs(xx + 0.5 - cx) > half) | (np.abs(yy + 0.5 - cy) > half)
     nan = float("nan")
     if surround.mean() >= MIN_SURROUND:
         px = img[surround]
         sat = cv2.cvtColor(px[None], cv2.COLOR_RGB2HSV)[0, :, 1]
-        lap = np.abs(cv2.Laplacian(luma, cv2.CV_32F, ksize=3))
-        inner = surround.copy()   # the Laplacian's border pixels see outside the frame
+        inner = surround.copy()
         inner[[0, -1], :] = inner[:, [0, -1]] = False
         sr = (float(luma[surround].mean()), float(np.median(sat)) / 255.0, colourfulness(px),
               float(lap[inner].mean()) if inner.any() else nan)
     else:
         sr = (nan, nan, nan, nan)
     fw, fh = (x1 - x0) * s * FACE_INNER / 2.0, (y1 - y0) * s * FACE_INNER / 2.0
-    fx0, fx1 = int(max(0, round(cx - fw))), int(min(img.shape[1], round(cx + fw)))
-    fy0, fy1 = int(max(0, round(cy - fh))), int(min(img.shape[0], round(cy + fh)))
+    fx0, fx1 = int(max(1, round(cx - fw))), int(min(img.shape[1] - 1, round(cx + fw)))
+    fy0, fy1 = int(max(1, round(cy - fh))), int(min(img.shape[0] - 1, round(cy + fh)))
     face = luma[fy0:fy1, fx0:fx1]
     if face.size >= 16:
         p10, p50, p90 = np.percentile(face, [10, 50, 90])
         mid = face.shape[1] // 2
         mean = float(face.mean())
         fr = (mean, float((p90 - p10) / max(p50, 1.0)),
-              float(abs(face[:, :mid].mean() - face[:, mid:].mean()) / max(mean, 1.0)))
+              float(abs(face[:, :mid].mean() - face[:, mid:].mean()) / max(mean, 1.0)),
+              float(lap[fy0:fy1, fx0:fx1].mean()))
     else:
-        fr = (nan, nan, nan)
+        fr = (nan, nan, nan, nan)
     coloured = (rgb.max(2) - rgb.min(2)) > 10
     return PhotoStats(*sr, *fr, float(coloured.mean() < 0.01))
 

@@ -1,6 +1,7 @@
 """Scene and light statistics of images (synth.photo_stats): each figure reads what it says."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -27,7 +28,18 @@ def test_plain_white_backdrop_is_bright_grey_and_flat():
     assert st.surround_saturation == pytest.approx(0.0, abs=0.01) and st.surround_colourfulness < 1.0
     assert st.surround_edges < 0.5 and st.grayscale == 0.0      # the face is coloured
     assert st.face_luma == pytest.approx(0.299 * 150 + 0.587 * 120 + 0.114 * 100, abs=1)
-    assert st.face_contrast < 0.05 and st.face_asymmetry < 0.01
+    assert st.face_contrast < 0.05 and st.face_asymmetry < 0.01 and st.face_edges < 0.5
+
+
+def test_face_edges_read_the_face_detail_not_its_outline():
+    rng = np.random.default_rng(1)
+    img, lm = scene((128, 128, 128))
+    detailed = img.copy()
+    detailed[60:120, 70:130] = np.clip(detailed[60:120, 70:130] + rng.normal(0, 12, (60, 60, 1)), 0, 255)
+    soft = detailed.copy()
+    soft[60:120, 70:130] = cv2.GaussianBlur(detailed, (0, 0), 1.5)[60:120, 70:130]
+    flat, rough, smooth = (photo_stats(x, lm).face_edges for x in (img, detailed, soft))
+    assert flat < 0.5 < smooth < rough and rough > 10     # the face box's own edge is outside the region
 
 
 def test_colourful_busy_surround_and_grayscale_images():
@@ -82,8 +94,6 @@ def test_summary_shares_and_tight_frames():
 
 
 def test_real_photos_give_finite_figures(realdata):
-    import cv2
-
     from train.data.aflw import read_pose_mat
 
     mats = sorted((realdata / "aflw2000-dev").glob("image*.mat"))[:8]
