@@ -20,6 +20,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from synth.config import BACKGROUND_KINDS
+
+#: every backdrop kind but the old noise / solid pair at weight 0 (derived: a new kind cannot stay on)
+BACKDROPS_OFF = [f"background.{k}=0" for k in BACKGROUND_KINDS if k not in ("noise", "solid")]
 
 OUTFIT_OFF = ["heads.outfit.body=false", "heads.outfit.hair=false", "heads.outfit.top=false",
               "heads.outfit.glasses_share=0", "heads.outfit.hat_share=0", "heads.outfit.eyelashes=false",
@@ -37,8 +43,7 @@ ABLATIONS: dict[str, tuple[str, list[str], list[str]]] = {
                    "heads.outfit.gaze_deg=0", "heads.outfit.smile_share=0", "heads.outfit.blink_share=0"], []),
     # issue "Scenes like photos"
     "backgrounds": ("photo-like backgrounds (back to noise 0.7 / solid 0.3, no defocus)",
-                    ["background.leaves=0", "background.clutter=0", "background.studio=0", "background.outdoor=0",
-                     "background.noise=0.7", "background.solid=0.3", "background.blur_probability=0"], []),
+                    [*BACKDROPS_OFF, "background.noise=0.7", "background.solid=0.3", "background.blur_probability=0"], []),
     "camera": ("the photo camera (back to the Kinect crop)", ["camera.model=sensor", "camera.distance_mm=[800,1300]"], []),
     "light": ("fill light, environment, white key light (back to one key light, half coloured)",
               ["lighting.white_probability=0.5", "lighting.fill_intensity=[0,0]", "lighting.environment=[0,0]",
