@@ -357,6 +357,54 @@ def test_triangle_alpha_classes():
     assert got == [OPAQUE, TRANSPARENT, MIXED, MIXED, OPAQUE, MIXED]
 
 
+
+def _classes_drawing_every_footprint(indices, uvs, alpha):
+    """triangle_alpha_classes as it was before its box shortcut: every footprint drawn (the reference)."""
+    import cv2
+
+    from synth.render.cutout import MIXED, OPAQUE, TRANSPARENT, alpha_cores
+
+    h, w = alpha.shape
+    opaque, transparent = alpha_cores(alpha)
+    uv = np.asarray(uvs, np.float64)
+    tri = np.stack([uv[:, 0] * w - 0.5, (1.0 - uv[:, 1]) * h - 0.5], 1)[np.asarray(indices, np.int64)]
+    inside = ((uv[:, 0] >= 0) & (uv[:, 0] <= 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= 1))[indices].all(1)
+    out = np.full(len(tri), MIXED, np.uint8)
+    for f in np.flatnonzero(inside):
+        x0, y0 = np.maximum(np.floor(tri[f].min(0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(tri[f].max(0)).astype(int) + 2, [w, h])
+        foot = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(foot, np.round((tri[f] - (x0, y0)) * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+        covered = foot.astype(bool)
+        if opaque[y0:y1, x0:x1][covered].all():
+            out[f] = OPAQUE
+        elif transparent[y0:y1, x0:x1][covered].all():
+            out[f] = TRANSPARENT
+    return out
+
+
+def test_triangle_alpha_classes_match_drawing_every_footprint():
+    """The box shortcut decides the same classes as drawing each footprint, over triangles of every size
+    on a texture of blobs and thin strands (a hair card's layout)."""
+    import cv2
+
+    from synth.render.cutout import MIXED, OPAQUE, TRANSPARENT, triangle_alpha_classes
+
+    rng = np.random.default_rng(5)
+    alpha = np.zeros((128, 96), np.uint8)
+    for _ in range(40):
+        cv2.circle(alpha, (int(rng.integers(96)), int(rng.integers(128))), int(rng.integers(2, 20)), 255, -1)
+    for x in range(0, 96, 5):
+        cv2.line(alpha, (x, 0), (x + 3, 127), 255, 1)
+    n = 3000
+    centre = rng.random((n, 1, 2))
+    corners = centre + (rng.random((n, 3, 2)) - 0.5) * rng.choice([0.01, 0.05, 0.3], (n, 1, 1))
+    uvs = corners.reshape(-1, 2).astype(np.float32)
+    indices = np.arange(3 * n, dtype=np.uint32).reshape(-1, 3)
+    got = triangle_alpha_classes(indices, uvs, alpha)
+    np.testing.assert_array_equal(got, _classes_drawing_every_footprint(indices, uvs, alpha))
+    assert min((got == c).sum() for c in (OPAQUE, TRANSPARENT, MIXED)) > 50   # every class is exercised
+
 def _half_cut_sphere():
     """A sphere head whose top half maps onto cut-out texels and bottom half onto kept ones."""
     from synth.render.testmeshes import checker_texture
