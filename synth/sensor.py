@@ -100,13 +100,21 @@ def metered_ev(rgb: np.ndarray, region: np.ndarray, target_luma: float,
         return 0.0
     luma = px.astype(np.float32) @ LUMA_601
     mid = px[int(np.argpartition(luma, len(luma) // 2)[len(luma) // 2])]
-    lut = _srgb_decode()
+    codes, grid, exposed = _meter_tables()
     skin = METER_SKIN_KEEP * np.log2(max(float(skin_albedo), 1e-4) / METER_REF_ALBEDO)
-    want = float(srgb_encode(np.interp(float(target_luma), np.arange(256), lut) * 2.0 ** skin)) * 255.0
-    grid = np.linspace(-METER_MAX_EV, METER_MAX_EV, METER_STEPS)
-    got = 255.0 * srgb_encode(lut[mid][None, :] * (2.0 ** grid)[:, None]) @ LUMA_601.astype(np.float64)
+    want = float(srgb_encode(np.interp(float(target_luma), codes, _srgb_decode()) * 2.0 ** skin)) * 255.0
+    got = np.ascontiguousarray(exposed[mid].T) @ LUMA_601.astype(np.float64)   # (METER_STEPS,) luma
     got = np.maximum.accumulate(got) + grid * 1e-9   # non-decreasing in the stops; strictly, for interp
     return float(np.interp(want, got, grid))
+
+
+@lru_cache(maxsize=1)
+def _meter_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(256,) code values 0..255, (METER_STEPS,) the stops :func:`metered_ev` tries, and
+    (256, METER_STEPS) 255 x the sRGB encoding of each code value's linear light at each of them
+    (no tone curve: :func:`tone_lut`'s with gains 1), made once: a meter reads three rows."""
+    grid = np.linspace(-METER_MAX_EV, METER_MAX_EV, METER_STEPS)
+    return np.arange(256), grid, 255.0 * srgb_encode(_srgb_decode()[:, None] * (2.0 ** grid)[None, :])
 
 
 def vignetting_gain(strength: float, r: np.ndarray, radius: float) -> np.ndarray:
