@@ -89,6 +89,23 @@ def test_tinted_hair_has_the_drawn_colour(people):
                 assert p.tint == pytest.approx(HAIR_COLOURS[h.attributes["outfit"]["hair_colour"]][0])
 
 
+def test_only_short_hair_is_one_sided(people):
+    """Short styles' cards lie on the scalp and are drawn one-sided (their back faces show only at
+    strand tips, bench/hair_sides.py); every other part keeps both sides unless culled by name."""
+    from synth.heads.wardrobe import HAIR, ONE_SIDED_HAIR
+
+    assert set(ONE_SIDED_HAIR) <= {w.name for w in HAIR if w.short}
+    dressed, _ = people
+    seen = set()
+    for i in range(6):
+        h = dressed.get(i)
+        style = h.attributes["outfit"]["hair"]
+        for p in h.parts:
+            assert p.one_sided == (p.name == "hair" and style in ONE_SIDED_HAIR), (style, p.name)
+            seen.add(p.one_sided)
+    assert seen == {False, True}
+
+
 @pytest.fixture(scope="module")
 def renderer():
     from synth.render.gl import GLRenderer

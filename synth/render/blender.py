@@ -63,7 +63,7 @@ with ``foreach_set`` only when they change); their normals are Blender's of the
 moved mesh, where gl.py blends and renormalises the two poses' normals: the
 same where the weight is constant, slightly different where it varies along
 the neck (the moved surface also tilts with the weight's gradient). Parts named in ``cull_parts`` (skin, mouth,
-body) are transparent to camera rays on their back faces, like gl.py's
+body) and ``MeshPart.one_sided`` parts (short hair) are transparent to camera rays on their back faces, like gl.py's
 back-face culling (looking into the cut neck shows what is behind it, not the
 inside of the head). Materials (``blender_shading``): skin, mouth and body with
 Burley subsurface scattering at measured skin mean free paths, glossy eyes and
@@ -391,7 +391,7 @@ class BlenderRenderer(Closeable):
             if turned and part.blend is not None:
                 positions = neck_blend_positions(positions, part.blend, R, B, head.neck_pivot)
             digest = hash(positions.tobytes())
-            cull = part.name in self.cull_parts
+            cull = part.one_sided or part.name in self.cull_parts
             topo = self._topology(part, two_sided=not cull)
             if slot.topology is None or slot.topology.key != topo.key:
                 slot.set_topology(topo, positions)

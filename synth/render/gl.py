@@ -41,8 +41,9 @@ texels are dropped (``synth.render.cutout``: the eyes' transparent cornea
 shell; 6 % less CPU per frame). Back faces are culled for
 parts in ``cull_parts`` (closed meshes, counter-clockwise seen from outside,
 such as the skin -- the tests check the front, not the back, of a sphere is
-seen); other parts (eyebrow/eyelash cards, eyes) are two-sided with the
-normal flipped toward the viewer.
+seen) and for ``MeshPart.one_sided`` parts (short hair: cards on the scalp, 6-13 % less
+render time on those heads, ``bench/hair_sides.py``); other parts (eyebrow/eyelash cards,
+eyes, longer hair) are two-sided with the normal flipped toward the viewer.
 
 Backend choice (``backend="auto"``): the environment variable
 ``SYNTH_GL_BACKEND`` ("osmesa" or "egl") wins if set; otherwise EGL is tried
@@ -138,7 +139,7 @@ def _mesh_fingerprint(head: HeadMesh) -> tuple:
     parts = []
     for p in head.parts:
         step = max(1, len(p.positions) // 32)
-        parts.append((p.name, p.positions.shape[0], p.indices.shape[0], p.texture_key,
+        parts.append((p.name, p.one_sided, p.positions.shape[0], p.indices.shape[0], p.texture_key,
                       hash(np.ascontiguousarray(p.positions[::step]).tobytes()),
                       hash(np.ascontiguousarray(p.uvs[::step]).tobytes())))
     return (head.identity, tuple(parts))
@@ -149,7 +150,7 @@ class GLRenderer(Closeable):
 
     backend: "auto", "osmesa" or "egl".
     max_heads: uploaded heads kept (LRU); max_textures: textures kept (LRU).
-    cull_parts: part names drawn with back-face culling (closed CCW meshes).
+    cull_parts: part names drawn with back-face culling (closed CCW meshes), besides ``one_sided`` parts.
     specular_parts: part names with Blinn-Phong specular (strength ks, shininess).
     landmark_tol_mm: depth-test tolerance for ``landmarks_visible``.
     egl_device: EGL device index for the egl backend.
@@ -454,7 +455,7 @@ class GLRenderer(Closeable):
                 vao = self._vertex_array(drawn, z_mm, focal_px)
                 tex, _, luminance = self._texture(part)
                 tex.use(0)
-                cull = part.name in self.cull_parts
+                cull = part.one_sided or part.name in self.cull_parts
                 if cull:
                     ctx.enable(moderngl.CULL_FACE)
                 else:
