@@ -47,7 +47,7 @@ def triangle_alpha_classes(indices: np.ndarray, uvs: np.ndarray, alpha: np.ndarr
     indices: (F, 3) vertex indices; uvs: (N, 2) OpenGL UVs (v = 0 at the image
     bottom); alpha: (H, W) uint8, row 0 = top of the image (the MeshPart layout).
     A triangle whose footprint's box lies in one core is decided by that alone; only the others
-    are drawn (half of a MakeHuman bank's cut-out triangles: 1.8x faster, the same classes).
+    are drawn (half of a MakeHuman bank's cut-out triangles: 2-3x faster, the same classes).
     """
     h, w = alpha.shape
     opaque, transparent = alpha_cores(alpha)
