@@ -357,8 +357,6 @@ def test_triangle_alpha_classes():
     assert got == [OPAQUE, TRANSPARENT, MIXED, MIXED, OPAQUE, MIXED]
 
 
-
-
 @pytest.mark.parametrize("one_sided", [False, True])
 def test_one_sided_parts_show_no_back_faces(renderer, one_sided):
     """Seen from its centre, a closed sphere shows only back faces: a one-sided part (short hair's
@@ -373,6 +371,7 @@ def test_one_sided_parts_show_no_back_faces(renderer, one_sided):
     outside = renderer.render(make_spec(cam, [0.0, 0.0, 2000.0]), head)
     z, _ = analytic_sphere(cam, [0.0, 0.0, 2000.0], 400.0)
     assert ((outside["depth"] > 0) == np.isfinite(z))[interior(np.isfinite(z), 2)].all()
+
 
 def _classes_drawing_every_footprint(indices, uvs, alpha):
     """triangle_alpha_classes as it was before its box shortcut: every footprint drawn (the reference)."""
@@ -420,6 +419,7 @@ def test_triangle_alpha_classes_match_drawing_every_footprint():
     got = triangle_alpha_classes(indices, uvs, alpha)
     np.testing.assert_array_equal(got, _classes_drawing_every_footprint(indices, uvs, alpha))
     assert min((got == c).sum() for c in (OPAQUE, TRANSPARENT, MIXED)) > 50   # every class is exercised
+
 
 def _half_cut_sphere():
     """A sphere head whose top half maps onto cut-out texels and bottom half onto kept ones."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from synth.heads.mesh import HeadMesh
+from synth.heads.mesh import HeadMesh, MeshPart
 from synth.scene import SceneSpec
 
 #: Keys and meaning of the dict every ``Renderer.render`` returns (H, W = spec.camera.height, width):
@@ -21,6 +21,12 @@ from synth.scene import SceneSpec
 RENDER_OUTPUT_KEYS = ("rgb", "depth", "mask", "landmarks", "landmarks_visible", "bbox")
 #: and, from backends that draw part classes:
 #:   seg        (H, W) uint8      -- part class per pixel (``synth.heads.mesh.SEG_CLASSES``, 0 = background)
+
+
+def back_faces_culled(part: MeshPart, cull_parts: tuple[str, ...]) -> bool:
+    """Whether a backend draws only ``part``'s front faces: it is ``one_sided`` or named in the
+    backend's ``cull_parts`` (closed meshes such as the skin). The same rule in every backend."""
+    return part.one_sided or part.name in cull_parts
 
 
 class Closeable:

@@ -111,7 +111,7 @@ import numpy as np
 from synth.heads.mesh import HeadMesh, MeshPart, part_class
 from synth.render import geometry
 from synth.render.background import make_background
-from synth.render.base import Closeable
+from synth.render.base import Closeable, back_faces_culled
 from synth.render.outputs import render_outputs, render_size
 from synth.render.blender_math import (
     camera_matrix,
@@ -391,7 +391,7 @@ class BlenderRenderer(Closeable):
             if turned and part.blend is not None:
                 positions = neck_blend_positions(positions, part.blend, R, B, head.neck_pivot)
             digest = hash(positions.tobytes())
-            cull = part.one_sided or part.name in self.cull_parts
+            cull = back_faces_culled(part, self.cull_parts)
             topo = self._topology(part, two_sided=not cull)
             if slot.topology is None or slot.topology.key != topo.key:
                 slot.set_topology(topo, positions)

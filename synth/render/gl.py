@@ -74,7 +74,7 @@ import numpy as np
 from synth.heads.mesh import HeadMesh, part_class
 from synth.render import geometry, lod
 from synth.render.background import make_background, solid_fill
-from synth.render.base import Closeable
+from synth.render.base import Closeable, back_faces_culled
 from synth.render.cutout import ALPHA_CUT, MIXED, TRANSPARENT, triangle_alpha_classes
 from synth.render.gl_shaders import fragment_shader, vertex_shader
 from synth.render.outputs import render_outputs, render_size
@@ -455,7 +455,7 @@ class GLRenderer(Closeable):
                 vao = self._vertex_array(drawn, z_mm, focal_px)
                 tex, _, luminance = self._texture(part)
                 tex.use(0)
-                cull = part.one_sided or part.name in self.cull_parts
+                cull = back_faces_culled(part, self.cull_parts)
                 if cull:
                     ctx.enable(moderngl.CULL_FACE)
                 else:
