@@ -80,6 +80,7 @@ def effects(size: int, n: int, rounds: int) -> None:
         "wb+exposure+gamma": Effects(wb_temperature=0.3, wb_tint=-0.05, exposure_ev=0.5, tone_gamma=0.9),
         "vignetting": Effects(vignetting=0.4, vignetting_center=(c, c), vignetting_radius=1.2 * size),
         "chroma noise": Effects(chroma_sigma=3.0, chroma_scale=2.0, chroma_seed=5),
+        "sharpen": Effects(sharpen_amount=0.8, sharpen_sigma=1.0),
         "distractor bar": Effects(distractors=(Distractor("bar", c, c, 0.8 * size, 0.06 * size, 30.0, softness=0.0,
                                                           seed=1),)),
         "distractor hand soft": Effects(distractors=(Distractor("hand", c, c, 0.35 * size, 0.35 * size, 10.0,

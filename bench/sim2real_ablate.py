@@ -48,10 +48,11 @@ ABLATIONS: dict[str, tuple[str, list[str], list[str]]] = {
     "light": ("fill light, environment, white key light (back to one key light, half coloured)",
               ["lighting.white_probability=0.5", "lighting.fill_intensity=[0,0]", "lighting.environment=[0,0]",
                "lighting.ambient=[0.2,0.45]"], []),
-    "sensor": ("distractors, white balance, exposure, vignetting, colour noise",
+    "sensor": ("distractors, white balance, exposure, vignetting, colour noise, sharpening",
                ["effects.distractors.probability=0", "effects.white_balance.probability=0",
                 "effects.exposure.probability=0", "effects.vignetting.probability=0",
-                "effects.noise.chroma_probability=0"], []),
+                "effects.noise.chroma_probability=0", "effects.sharpen.probability=0"], []),
+    "sharpen": ("the sharpening (unsharp mask)", ["effects.sharpen.probability=0"], []),
     # issue "Sim-to-real on the training side"
     "pose": ("the target pose distribution (back to uniform faces ranges)", ["pose.mode=preset"], []),
     "augment": ("the synthetic augmentation (back to flip + a little blur)", [],

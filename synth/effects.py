@@ -9,8 +9,9 @@ Order (:func:`apply_effects`):
 1. distractors (``synth.distractors``): objects between camera and head, part of the scene;
 2. downsample -> Gaussian blur -> motion blur: the optics and the sensor's resolution;
 3. occluders: the papers' sharp black boxes;
-4. vignetting -> exposure, white balance, tone curve (``synth.sensor``): the lens and the
-   camera's processing, as gains on linear light;
+4. vignetting -> exposure, white balance, tone curve (``synth.sensor``) -> sharpening: the
+   lens and the camera's processing, as gains on linear light, then an unsharp mask on the
+   encoded image, as cameras and photo software sharpen what they store;
 5. sensor noise -> colour noise -> JPEG: noise in output units, after the tone curve,
    as the recorded sigmas say, then the encoder.
 
@@ -163,11 +164,18 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
+def sharpen(img: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    """Unsharp mask of an (H, W, 3) uint8 image: img + amount x (img - Gaussian(img, sigma)), rounded
+    and saturated to 0..255 (one OpenCV pass: ``addWeighted``). sigma in px; edges reflected."""
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return cv2.addWeighted(img, 1.0 + amount, blurred, -amount, 0.0)
+
+
 def split_effects(effects: Effects) -> tuple[Effects, Effects]:
     """(scene and optics: distractors to occluders, lens and sensor: vignetting to JPEG) of
     ``effects``: applying the first, then the second, is :func:`apply_effects`."""
-    later = ("vignetting", "exposure_ev", "meter_ev", "wb_temperature", "wb_tint", "tone_gamma", "noise_sigma",
-             "chroma_sigma", "jpeg_quality")
+    later = ("vignetting", "exposure_ev", "meter_ev", "wb_temperature", "wb_tint", "tone_gamma", "sharpen_amount",
+             "sharpen_sigma", "noise_sigma", "chroma_sigma", "jpeg_quality")
     defaults = Effects()
     first = dataclasses.replace(effects, **{k: getattr(defaults, k) for k in later})
     kept = ("vignetting_center", "vignetting_radius", "meter_luma", "noise_seed", "chroma_scale", "chroma_seed") + later
@@ -203,6 +211,8 @@ def apply_effects(rgb: np.ndarray, effects: Effects) -> np.ndarray:
     if ev != 0.0 or effects.wb_temperature != 0.0 or effects.wb_tint != 0.0 or effects.tone_gamma != 1.0:
         gains = sensor.white_balance_gains(effects.wb_temperature, effects.wb_tint)
         out = sensor.apply_tone(out, ev, gains, effects.tone_gamma)
+    if effects.sharpen_amount > 0.0:
+        out = sharpen(np.ascontiguousarray(out), effects.sharpen_amount, effects.sharpen_sigma)
     if effects.noise_sigma > 0.0:
         out = add_gaussian_noise(out, effects.noise_sigma, effects.noise_seed)
     if effects.chroma_sigma > 0.0:

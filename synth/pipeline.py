@@ -130,7 +130,7 @@ def scene_params(spec: SceneSpec, mask: np.ndarray, cover: np.ndarray | None = N
 
 
 def scene_effect_params(e, mask: np.ndarray, cover: np.ndarray | None = None) -> dict:
-    """JSON-safe record of the distractor, lens, camera-pipeline and colour-noise effects.
+    """JSON-safe record of the distractor, lens, camera-pipeline (sharpening too) and colour-noise effects.
 
     distractors: each one's fields and its outline's box [x0, y0, x1, y1] px;
     distractor_fraction: the fraction of head pixels (``mask``) at least half covered by them;
@@ -155,6 +155,8 @@ def scene_effect_params(e, mask: np.ndarray, cover: np.ndarray | None = None) ->
         "chroma_sigma": float(e.chroma_sigma),
         "chroma_scale": float(e.chroma_scale),
         "chroma_seed": int(e.chroma_seed),
+        "sharpen_amount": float(e.sharpen_amount),
+        "sharpen_sigma": float(e.sharpen_sigma),
     }
 
 

@@ -12,7 +12,7 @@ pose, distance, framing, light, background and the (off) effects -- drawn from
 the pipeline with the section's ``robustness.base`` merged over it. The
 default base switches every random post-render effect off (the ``clean``
 preset's effects plus JPEG, downsampling and the photo effects: distractors,
-white balance, exposure, vignetting, colour noise), keeps the light white and
+white balance, exposure, vignetting, colour noise, sharpening), keeps the light white and
 the depth noise off, so the swept factor is the only degradation, and draws
 poses in the coarse-to-fine paper's ranges, so the face (where occluders go)
 stays in view. Each level

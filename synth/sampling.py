@@ -35,7 +35,8 @@ def sample_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
 
 
-#: stream of the torso pose and the fill / environment light (independent of every other draw)
+#: stream of the torso pose, the fill / environment light, the backdrop's dimming and the sharpening
+#: (independent of every other draw)
 PEOPLE_STREAM = 1
 
 
@@ -333,6 +334,15 @@ def sample_background_dim(cfg: SynthConfig, rng: np.random.Generator) -> float |
     return None if b.dim_probability <= 0.0 else (ev if fires else 0.0)
 
 
+def sample_sharpen(cfg: SynthConfig, rng: np.random.Generator) -> dict:
+    """``Effects`` fields of the sharpening: {} when it does not fire, else ``sharpen_amount`` and
+    ``sharpen_sigma`` (output px) from ``effects.sharpen``; its numbers are drawn whether or not it fires."""
+    s = cfg.effects.sharpen
+    fires = rng.uniform() < s.probability
+    amount, sigma = _uniform(rng, s.amount), _uniform(rng, s.sigma)
+    return {"sharpen_amount": amount, "sharpen_sigma": sigma} if fires and amount > 0.0 else {}
+
+
 def sample_effects(cfg: SynthConfig, rng: np.random.Generator, camera: Camera, px_scale: float,
                    face_center: np.ndarray, face_px: float) -> Effects:
     """Post-render effects; sizes given at sensor scale are converted with ``px_scale``.
@@ -481,8 +491,8 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
 
     The draw order is fixed: identity, rotation, translation, framing, light, background,
     effects, background defocus from the sample's generator; then the torso, the fill and
-    environment light and the backdrop's dimming from its second stream (``PEOPLE_STREAM``).
-    Numbers added to the scene later are drawn after the ones before them in their stream, so
+    environment light, the backdrop's dimming and the sharpening from its second stream
+    (``PEOPLE_STREAM``). Numbers added to the scene later are drawn after the ones before them in their stream, so
     a config that does not use them draws what it drew before.
     """
     rng = sample_rng(seed, index)
@@ -505,6 +515,7 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     body = sample_body_rotation(rotation, people)
     light = with_fill_and_environment(cfg, light, people)
     background = replace(background, dim_ev=sample_background_dim(cfg, people))
+    effects = replace(effects, **sample_sharpen(cfg, people))
     return SceneSpec(
         index=int(index), seed=int(seed), camera=cam,
         head=HeadInstance(identity=identity, rotation=rotation, translation=translation,

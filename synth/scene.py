@@ -209,6 +209,8 @@ class Effects:
         (+ = warmer), 0 = off. wb_tint: log green gain against red and blue (+ = greener).
         Gains: ``synth.sensor.white_balance_gains``, luminance-neutral, in linear light.
     tone_gamma: tone curve on the encoded image, out = in ** tone_gamma (1 = off).
+    sharpen_amount: unsharp mask after the tone curve, out = in + amount x (in - blurred),
+        rounded and clipped to 0..255 (0 = off); sharpen_sigma: the blur's Gaussian sigma, output px.
     noise_sigma: Gaussian sensor noise sigma on the 0..255 scale (0 = off).
     noise_seed: seed of the noise field.
     chroma_sigma: colour noise: std per channel on the 0..255 scale of a zero-luminance
@@ -238,6 +240,8 @@ class Effects:
     chroma_sigma: float = 0.0
     chroma_scale: float = 1.0
     chroma_seed: int = 0
+    sharpen_amount: float = 0.0
+    sharpen_sigma: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,9 @@ def test_bad_files(tmp_path):
     ("effects.vignetting.strength=[0.1, 1.0]", "effects.vignetting.strength"),
     ("effects.noise.chroma_scale=[0.5, 2]", "effects.noise.chroma_scale"),
     ("effects.noise.chroma_probability=1.5", "effects.noise.chroma_probability"),
+    ("effects.sharpen.probability=2", "effects.sharpen.probability"),
+    ("effects.sharpen.amount=[-0.5, 1]", "effects.sharpen.amount"),
+    ("effects.sharpen.sigma=[0, 1]", "effects.sharpen.sigma"),
 ])
 def test_bad_photo_settings_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
@@ -102,6 +105,7 @@ def test_faces_preset_turns_the_photo_realism_on_and_the_base_keeps_it_off():
     assert (base.background.leaves, base.background.clutter, base.background.blur_probability) == (0, 0, 0)
     assert base.effects.distractors.probability == 0 and base.effects.white_balance.probability == 0
     assert faces.background.leaves > 0 and faces.background.clutter > 0 and faces.background.blur_probability > 0
-    for section in ("distractors", "white_balance", "exposure", "vignetting"):
+    assert base.effects.sharpen.probability == 0
+    for section in ("distractors", "white_balance", "exposure", "vignetting", "sharpen"):
         assert getattr(faces.effects, section).probability > 0, section
     assert faces.effects.noise.chroma_probability > 0 and faces.effects.compression.jpeg_probability > 0

@@ -239,7 +239,34 @@ def test_split_effects_composes_to_the_whole_chain():
                     jpeg_quality=70, distractors=(Distractor("bar", 40.0, 30.0, 60.0, 8.0, 30.0, seed=3),),
                     vignetting=0.3, vignetting_center=(10.0, 20.0), vignetting_radius=90.0, exposure_ev=0.3,
                     wb_temperature=0.2, wb_tint=-0.05, tone_gamma=1.1, chroma_sigma=2.0, chroma_scale=2.0,
-                    chroma_seed=4, meter_luma=150.0, meter_ev=0.4)
+                    chroma_seed=4, meter_luma=150.0, meter_ev=0.4, sharpen_amount=0.8, sharpen_sigma=1.0)
     first, second = split_effects(every)
     assert second.distractors == () and second.occluders == () and first.jpeg_quality == 0
     assert np.array_equal(apply_effects(apply_effects(img, first), second), apply_effects(img, every))
+
+
+def test_sharpening_steepens_edges_and_leaves_flat_areas_alone():
+    img = np.full((40, 60, 3), 80, np.uint8)
+    img[:, 30:] = 160   # a vertical step edge between two flat halves
+    out = effects.sharpen(img, 1.0, 1.0)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert np.array_equal(out[:, :25], img[:, :25]) and np.array_equal(out[:, 35:], img[:, 35:])
+    row = out[20, :, 0].astype(int)
+    assert row[29] < 80 and row[30] > 160   # the unsharp mask's overshoot on both sides of the step
+    assert abs(row[28:32].sum() - img[20, 28:32, 0].astype(int).sum()) <= 4   # the edge's mean is kept
+    noisy = image()
+
+    def lap(x):   # mean second difference along rows: fine detail
+        return np.abs(np.diff(x.astype(float), 2, axis=1)).mean()
+
+    assert lap(effects.sharpen(noisy, 0.5, 1.0)) > 1.2 * lap(noisy)
+    assert lap(effects.sharpen(noisy, 1.0, 1.0)) > lap(effects.sharpen(noisy, 0.5, 1.0))
+
+
+def test_sharpening_runs_after_the_tone_curve_and_before_the_noise():
+    img = image()
+    e = Effects(exposure_ev=0.5, sharpen_amount=0.7, sharpen_sigma=0.8, noise_sigma=3.0, noise_seed=1)
+    toned = apply_effects(img, Effects(exposure_ev=0.5))
+    expected = apply_effects(effects.sharpen(toned, 0.7, 0.8), Effects(noise_sigma=3.0, noise_seed=1))
+    assert np.array_equal(apply_effects(img, e), expected)
+    assert np.array_equal(apply_effects(img, Effects(sharpen_sigma=1.0)), img)   # amount 0: off

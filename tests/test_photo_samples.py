@@ -17,7 +17,7 @@ ON = ["heads.pool_size=3", "output.width=128", "output.height=128", "background.
       "background.dim_probability=1",
       "effects.distractors.probability=1", "effects.distractors.max_count=3", "effects.distractors.size=[0.6, 1.2]",
       "effects.white_balance.probability=1", "effects.exposure.probability=1", "effects.vignetting.probability=1",
-      "effects.noise.chroma_probability=1", "effects.compression.jpeg_probability=1"]
+      "effects.noise.chroma_probability=1", "effects.compression.jpeg_probability=1", "effects.sharpen.probability=1"]
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,8 @@ def test_every_photo_parameter_is_recorded(maker):
         np.testing.assert_allclose(e["wb_gains"], white_balance_gains(e["wb_temperature"], e["wb_tint"]))
         assert e["exposure_ev"] != 0 and e["tone_gamma"] != 1 and e["chroma_sigma"] > 0 and e["jpeg_quality"] > 0
         assert b["dim_ev"] == spec.background.dim_ev and 1.0 <= b["dim_ev"] <= 4.0
+        assert e["sharpen_amount"] == spec.effects.sharpen_amount and 0.3 <= e["sharpen_amount"] <= 1.2
+        assert e["sharpen_sigma"] == spec.effects.sharpen_sigma and 0.6 <= e["sharpen_sigma"] <= 1.4
         assert e["meter_luma"] == spec.effects.meter_luma and 140.0 <= e["meter_luma"] <= 220.0
         assert abs(e["meter_ev"]) <= 3.0   # set from the render: the sampled spec has none yet
     assert kinds == {"leaves", "clutter", "outdoor"}

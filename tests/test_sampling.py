@@ -4,6 +4,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +105,6 @@ def test_uniform_so3_and_histogram_modes(tmp_path):
 def test_background_kind_is_the_draw_of_generator_choice(weights, tmp_path):
     """sample_background picks the kind as ``rng.choice(3, p=weights / sum)`` would: the same kind
     from the same single draw, so every later draw of the sample is unchanged."""
-    from dataclasses import replace
-
     from PIL import Image
 
     from synth.sampling import BACKGROUND_KINDS, sample_background
@@ -229,3 +228,21 @@ def test_distractors_cover_the_face_and_vignetting_sits_on_the_optical_axis():
         px_scale = cam.fx / cfg.sensor.fx
         assert abs(s.effects.vignetting_radius - 400.0 * px_scale) < 1e-6  # half the 640x480 diagonal
     assert shapes == {"bar", "hand", "ellipse", "rect", "polygon", "blob"}
+
+
+def test_sharpening_is_drawn_last_and_moves_no_other_draw():
+    """The sharpening's numbers come last in the people stream: with it on, every other field of a
+    scene is what a config without it draws; its share and ranges are the config's."""
+    on = load_config(PIPELINE, overrides=PHOTO + ["effects.sharpen.probability=0.6",
+                                                 "effects.sharpen.amount=[0.4, 0.9]", "effects.sharpen.sigma=[0.7, 1.1]"])
+    off = load_config(PIPELINE, overrides=PHOTO)
+    specs = [sample_scene(on, 3, i) for i in range(300)]
+    for i, s in enumerate(specs[:100]):
+        o = sample_scene(off, 3, i)
+        assert o.effects.sharpen_amount == 0.0 and o.effects.sharpen_sigma == 0.0
+        unsharpened = replace(s, effects=replace(s.effects, sharpen_amount=0.0, sharpen_sigma=0.0))
+        assert specs_equal(unsharpened, o)
+    fired = [s.effects for s in specs if s.effects.sharpen_amount > 0]
+    assert 0.5 < len(fired) / 300 < 0.7
+    assert all(0.4 <= e.sharpen_amount <= 0.9 and 0.7 <= e.sharpen_sigma <= 1.1 for e in fired)
+    assert all(specs_equal(a, sample_scene(on, 3, i)) for i, a in enumerate(specs[:20]))

@@ -19,8 +19,8 @@ from synth.config.spec import (BACKGROUND_KINDS, DEFAULT_DISTRACTOR_SHAPES, DEFA
                                POSE_PRESETS, SHIPPED_DATA, BackgroundConfig, BlurConfig, CameraConfig,
                                CompressionConfig, ConfigError, DepthConfig, DistractorConfig, EffectsConfig,
                                ExposureConfig, HeadsConfig, LightingConfig, NoiseConfig, OcclusionConfig,
-                               OutputConfig, PoseConfig, Range, RendererConfig, SensorConfig, SynthConfig,
-                               VignettingConfig, WhiteBalanceConfig, histogram_path, pose_ranges)
+                               OutputConfig, PoseConfig, Range, RendererConfig, SensorConfig, SharpenConfig,
+                               SynthConfig, VignettingConfig, WhiteBalanceConfig, histogram_path, pose_ranges)
 from synth.config.validation import validate
 
 
@@ -29,5 +29,5 @@ __all__ = ["WHOLE_MAPPINGS", "build_dataclass", "config_hash", "config_to_dict",
            "BACKGROUND_KINDS", "DEFAULT_DISTRACTOR_SHAPES", "DEFAULT_LIGHT_COLORS", "POSE_PRESETS", "SHIPPED_DATA",
            "BackgroundConfig", "BlurConfig", "CameraConfig", "CompressionConfig", "ConfigError", "DepthConfig",
            "DistractorConfig", "EffectsConfig", "ExposureConfig", "HeadsConfig", "LightingConfig", "NoiseConfig",
-           "OcclusionConfig", "OutputConfig", "PoseConfig", "Range", "RendererConfig", "SensorConfig", "SynthConfig",
-           "VignettingConfig", "WhiteBalanceConfig", "histogram_path", "pose_ranges", "validate"]
+           "OcclusionConfig", "OutputConfig", "PoseConfig", "Range", "RendererConfig", "SensorConfig",
+           "SharpenConfig", "SynthConfig", "VignettingConfig", "WhiteBalanceConfig", "histogram_path", "pose_ranges", "validate"]

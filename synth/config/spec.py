@@ -290,6 +290,17 @@ class VignettingConfig:
 
 
 @dataclass(frozen=True)
+class SharpenConfig:
+    """The camera's or photo software's sharpening (unsharp mask) of the stored image:
+    amount: how much of the detail above the blur is added (0 = none, 1 = doubled);
+    sigma: the mask's Gaussian sigma in output px."""
+
+    probability: float = 0.0
+    amount: Range = (0.3, 1.2)
+    sigma: Range = (0.6, 1.4)
+
+
+@dataclass(frozen=True)
 class EffectsConfig:
     """Post-render effects (``synth.effects``; each with its probability, off unless stated)."""
 
@@ -301,6 +312,7 @@ class EffectsConfig:
     white_balance: WhiteBalanceConfig = field(default_factory=WhiteBalanceConfig)
     exposure: ExposureConfig = field(default_factory=ExposureConfig)
     vignetting: VignettingConfig = field(default_factory=VignettingConfig)
+    sharpen: SharpenConfig = field(default_factory=SharpenConfig)
 
 
 #: Background kinds, in the order ``synth.sampling.sample_background`` searches their weights

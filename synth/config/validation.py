@@ -21,10 +21,11 @@ def _check_prob(value: float, key: str) -> None:
 
 
 def _validate_scene_effects(e: EffectsConfig) -> None:
-    """Checks of the distractor, colour, exposure and vignetting effects (ConfigError naming the key)."""
+    """Checks of the distractor, colour, exposure, vignetting and sharpening effects (ConfigError naming the key)."""
     d, wb, ex = e.distractors, e.white_balance, e.exposure
     for key in ("distractors.probability", "distractors.soft_probability", "white_balance.probability",
-                "exposure.probability", "vignetting.probability", "noise.chroma_probability"):
+                "exposure.probability", "vignetting.probability", "noise.chroma_probability",
+                "sharpen.probability"):
         section, name = key.split(".")
         _check_prob(getattr(getattr(e, section), name), f"effects.{key}")
     if not 1 <= d.max_count <= 8:
@@ -43,7 +44,9 @@ def _validate_scene_effects(e: EffectsConfig) -> None:
             ("exposure.ev", ex.ev, -4.0, 4.0, "stops"), ("exposure.gamma", ex.gamma, 0.25, 4.0, "power"),
             ("vignetting.strength", e.vignetting.strength, 0.0, 0.95, "light lost at the corner"),
             ("noise.chroma_sigma", e.noise.chroma_sigma, 0.0, 64.0, "0..255 scale"),
-            ("noise.chroma_scale", e.noise.chroma_scale, 1.0, 64.0, "px at sensor scale")):
+            ("noise.chroma_scale", e.noise.chroma_scale, 1.0, 64.0, "px at sensor scale"),
+            ("sharpen.amount", e.sharpen.amount, 0.0, 4.0, "detail added, 1 = doubled"),
+            ("sharpen.sigma", e.sharpen.sigma, 0.1, 10.0, "px of the output")):
         if not (a <= lo and hi <= b):
             raise ConfigError(f"effects.{key}: [{lo}, {hi}]; fix: keep within [{a}, {b}] ({what})")
     if ex.face_luma is not None and not (1.0 <= ex.face_luma[0] and ex.face_luma[1] <= 255.0):
