@@ -233,8 +233,8 @@ def test_distractors_cover_the_face_and_vignetting_sits_on_the_optical_axis():
 def test_sharpening_is_drawn_last_and_moves_no_other_draw():
     """The sharpening's numbers come last in the people stream: with it on, every other field of a
     scene is what a config without it draws; its share and ranges are the config's."""
-    on = load_config(PIPELINE, overrides=PHOTO + ["effects.sharpen.probability=0.6",
-                                                 "effects.sharpen.amount=[0.4, 0.9]", "effects.sharpen.sigma=[0.7, 1.1]"])
+    on = load_config(PIPELINE, overrides=PHOTO + ["effects.sharpen.probability=0.6", "effects.sharpen.amount=[0.4, 0.9]",
+                                                 "effects.sharpen.sigma=[0.7, 1.1]"])
     off = load_config(PIPELINE, overrides=PHOTO)
     specs = [sample_scene(on, 3, i) for i in range(300)]
     for i, s in enumerate(specs[:100]):

@@ -30,4 +30,5 @@ __all__ = ["WHOLE_MAPPINGS", "build_dataclass", "config_hash", "config_to_dict",
            "BackgroundConfig", "BlurConfig", "CameraConfig", "CompressionConfig", "ConfigError", "DepthConfig",
            "DistractorConfig", "EffectsConfig", "ExposureConfig", "HeadsConfig", "LightingConfig", "NoiseConfig",
            "OcclusionConfig", "OutputConfig", "PoseConfig", "Range", "RendererConfig", "SensorConfig",
-           "SharpenConfig", "SynthConfig", "VignettingConfig", "WhiteBalanceConfig", "histogram_path", "pose_ranges", "validate"]
+           "SharpenConfig", "SynthConfig", "VignettingConfig", "WhiteBalanceConfig", "histogram_path", "pose_ranges",
+           "validate"]
