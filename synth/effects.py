@@ -173,13 +173,12 @@ def sharpen(img: np.ndarray, amount: float, sigma: float) -> np.ndarray:
 
 def split_effects(effects: Effects) -> tuple[Effects, Effects]:
     """(scene and optics: distractors to occluders, lens and sensor: vignetting to JPEG) of
-    ``effects``: applying the first, then the second, is :func:`apply_effects`."""
-    later = ("vignetting", "exposure_ev", "meter_ev", "wb_temperature", "wb_tint", "tone_gamma", "sharpen_amount",
-             "sharpen_sigma", "noise_sigma", "chroma_sigma", "jpeg_quality")
+    ``effects``, by each field's ``"stage"`` metadata (``synth.scene.Effects``): applying the first,
+    then the second, is :func:`apply_effects`."""
+    sensor = [f.name for f in dataclasses.fields(Effects) if f.metadata["stage"] == "sensor"]
     defaults = Effects()
-    first = dataclasses.replace(effects, **{k: getattr(defaults, k) for k in later})
-    kept = ("vignetting_center", "vignetting_radius", "meter_luma", "noise_seed", "chroma_scale", "chroma_seed") + later
-    second = Effects(**{k: getattr(effects, k) for k in kept})
+    first = dataclasses.replace(effects, **{k: getattr(defaults, k) for k in sensor})
+    second = Effects(**{k: getattr(effects, k) for k in sensor})
     return first, second
 
 

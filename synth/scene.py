@@ -181,6 +181,12 @@ class Distractor:
     seed: int = 0
 
 
+#: ``Effects`` field metadata: the field belongs to the scene-and-optics half of the chain
+SCENE_STAGE = {"stage": "scene"}
+#: ``Effects`` field metadata: the field belongs to the lens-and-sensor half of the chain
+SENSOR_STAGE = {"stage": "sensor"}
+
+
 @dataclass(frozen=True)
 class Effects:
     """Post-render image effects, applied in this order by ``synth.effects``.
@@ -217,31 +223,35 @@ class Effects:
         noise (0 = off), in blotches ``chroma_scale`` output px across (demosaiced and
         denoised camera colour noise). chroma_seed: its seed.
     jpeg_quality: 1..100, 0 = off.
+
+    Every field says in its metadata which half of the chain it belongs to (``"stage"``: ``"scene"``,
+    distractors to occluders, or ``"sensor"``, vignetting to JPEG), so ``synth.effects.split_effects``
+    cuts the chain without a list of names to keep in step; a test checks each field has one.
     """
 
-    downsample: float = 1.0
-    gaussian_sigma: float = 0.0
-    motion_length: float = 0.0
-    motion_angle: float = 0.0
-    occluders: tuple[Occluder, ...] = ()
-    noise_sigma: float = 0.0
-    noise_seed: int = 0
-    jpeg_quality: int = 0
-    distractors: tuple[Distractor, ...] = ()
-    vignetting: float = 0.0
-    vignetting_center: tuple[float, float] = (0.0, 0.0)
-    vignetting_radius: float = 1.0
-    exposure_ev: float = 0.0
-    meter_luma: float = 0.0
-    meter_ev: float = 0.0
-    wb_temperature: float = 0.0
-    wb_tint: float = 0.0
-    tone_gamma: float = 1.0
-    chroma_sigma: float = 0.0
-    chroma_scale: float = 1.0
-    chroma_seed: int = 0
-    sharpen_amount: float = 0.0
-    sharpen_sigma: float = 0.0
+    downsample: float = field(default=1.0, metadata=SCENE_STAGE)
+    gaussian_sigma: float = field(default=0.0, metadata=SCENE_STAGE)
+    motion_length: float = field(default=0.0, metadata=SCENE_STAGE)
+    motion_angle: float = field(default=0.0, metadata=SCENE_STAGE)
+    occluders: tuple[Occluder, ...] = field(default=(), metadata=SCENE_STAGE)
+    noise_sigma: float = field(default=0.0, metadata=SENSOR_STAGE)
+    noise_seed: int = field(default=0, metadata=SENSOR_STAGE)
+    jpeg_quality: int = field(default=0, metadata=SENSOR_STAGE)
+    distractors: tuple[Distractor, ...] = field(default=(), metadata=SCENE_STAGE)
+    vignetting: float = field(default=0.0, metadata=SENSOR_STAGE)
+    vignetting_center: tuple[float, float] = field(default=(0.0, 0.0), metadata=SENSOR_STAGE)
+    vignetting_radius: float = field(default=1.0, metadata=SENSOR_STAGE)
+    exposure_ev: float = field(default=0.0, metadata=SENSOR_STAGE)
+    meter_luma: float = field(default=0.0, metadata=SENSOR_STAGE)
+    meter_ev: float = field(default=0.0, metadata=SENSOR_STAGE)
+    wb_temperature: float = field(default=0.0, metadata=SENSOR_STAGE)
+    wb_tint: float = field(default=0.0, metadata=SENSOR_STAGE)
+    tone_gamma: float = field(default=1.0, metadata=SENSOR_STAGE)
+    chroma_sigma: float = field(default=0.0, metadata=SENSOR_STAGE)
+    chroma_scale: float = field(default=1.0, metadata=SENSOR_STAGE)
+    chroma_seed: int = field(default=0, metadata=SENSOR_STAGE)
+    sharpen_amount: float = field(default=0.0, metadata=SENSOR_STAGE)
+    sharpen_sigma: float = field(default=0.0, metadata=SENSOR_STAGE)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Post-render effects: each does what it says and nothing when off."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -240,8 +242,15 @@ def test_split_effects_composes_to_the_whole_chain():
                     vignetting=0.3, vignetting_center=(10.0, 20.0), vignetting_radius=90.0, exposure_ev=0.3,
                     wb_temperature=0.2, wb_tint=-0.05, tone_gamma=1.1, chroma_sigma=2.0, chroma_scale=2.0,
                     chroma_seed=4, meter_luma=150.0, meter_ev=0.4, sharpen_amount=0.8, sharpen_sigma=1.0)
+    # every field is set (a new effect must be added here to be covered) and says which half it is in
+    fields = dataclasses.fields(Effects)
+    assert [f.name for f in fields if getattr(every, f.name) == getattr(Effects(), f.name)] == []
+    assert {f.metadata.get("stage") for f in fields} == {"scene", "sensor"}
     first, second = split_effects(every)
     assert second.distractors == () and second.occluders == () and first.jpeg_quality == 0
+    for f in fields:   # each field is in exactly one half
+        kept = [getattr(half, f.name) == getattr(every, f.name) for half in (first, second)]
+        assert kept == ([True, False] if f.metadata["stage"] == "scene" else [False, True]), f.name
     assert np.array_equal(apply_effects(apply_effects(img, first), second), apply_effects(img, every))
 
 
