@@ -485,7 +485,7 @@ def _only_kept_texels(renderer):
     cut = renderer.render(spec, dataclasses.replace(head, parts=(only_left,)))
     assert renderer._drawn_triangles(only_left)[1] is False
     entries = renderer._head_entries(dataclasses.replace(head, parts=(only_left,)))  # cached: new UVs, new upload
-    assert entries[0].vao.program is renderer._progs[False]
+    assert entries[0].vao.program is renderer._progs[False, renderer._specular(only_left)]
     plain = renderer.render(spec, dataclasses.replace(head, identity=2001, parts=(dataclasses.replace(
         only_left, texture=opaque_tex, texture_key="half-cut-256-opaque"),)))
     np.testing.assert_array_equal(cut["rgb"], plain["rgb"])

@@ -203,10 +203,11 @@ class GLRenderer(Closeable):
         self._fbos: OrderedDict = OrderedDict()      # (w, h) -> (fbo, attachments)
         self._cutouts: OrderedDict = OrderedDict()   # (texture, UV/triangle digest) -> (indices, alpha test)
         with self.ctx:
-            # two head programs: opaque (early z) and cutout (alpha discard)
-            vertex = vertex_shader(self.shininess)
-            self._progs = {cut: self.ctx.program(vertex_shader=vertex, fragment_shader=fragment_shader(cut))
-                           for cut in (False, True)}
+            # head programs by (cutout, specular): opaque (early z) or cutout (alpha discard), with or
+            # without the highlight (parts without it set up and interpolate 3 varyings fewer a triangle)
+            self._progs = {(cut, spec): self.ctx.program(vertex_shader=vertex_shader(self.shininess, spec),
+                                                         fragment_shader=fragment_shader(cut, spec))
+                           for cut in (False, True) for spec in (False, True)}
             self._u = {id(p): _uniforms(p) for p in self._progs.values()}
             for prog in self._progs.values():
                 self._set(prog, "u_tex", value=0)
@@ -288,14 +289,19 @@ class GLRenderer(Closeable):
             inter[:, 8] = 0.0 if part.blend is None else part.blend
             vbo = self.ctx.buffer(inter)
             ibo = self.ctx.buffer(indices)
-            vao = self._head_vertex_array(self._progs[cutout], vbo, ibo)
+            vao = self._head_vertex_array(self._progs[cutout, self._specular(part)], vbo, ibo)
             radius = float(np.sqrt((np.asarray(part.positions, np.float64) ** 2).sum(1).max()))
             entries.append(_DrawnPart(vao, vbo, ibo, part, indices, radius))
-        entries.sort(key=lambda d: d.vao.program is self._progs[True])  # opaque parts first: early z for the rest
+        cut = {self._progs[True, False], self._progs[True, True]}
+        entries.sort(key=lambda d: d.vao.program in cut)  # opaque parts first: early z for the rest
         self._heads[key] = entries
         while len(self._heads) > self.max_heads:
             self._release_head(self._heads.popitem(last=False)[1])
         return entries
+
+    def _specular(self, part) -> bool:
+        """Whether ``part`` is drawn with the Blinn-Phong highlight (``specular_parts``, ks > 0)."""
+        return self.ks > 0.0 and part.name in self.specular_parts
 
     def _head_vertex_array(self, prog, vbo, ibo):
         """A vertex array over a part's interleaved (position, normal, UV, torso blend) float32 buffer and uint32 triangles."""
