@@ -646,3 +646,33 @@ def test_mipmaps_nearest_for_opaque_textures_only(renderer):
 
     with pytest.raises(ValueError, match="mipmaps"):
         GLRenderer(renderer.backend, mipmaps="cubic")
+
+
+def test_parts_without_the_highlight_draw_the_same_bytes_with_the_shorter_shaders(renderer):
+    """A part outside ``specular_parts`` draws with the shader variant that leaves the highlight out;
+    the full variant with ``u_ks = 0`` gives the same bytes, and the skin keeps its highlight."""
+    head = sphere_head(80.0)
+    skin = head.parts[0]
+    top = dataclasses.replace(skin, name="top", positions=skin.positions * 0.5 + np.array([0.0, 100.0, 0.0]))
+    head = dataclasses.replace(head, identity=3001, parts=(skin, top))
+    assert renderer._specular(skin) and not renderer._specular(top)
+    entries = renderer._head_entries(head)
+    programs = {d.part.name: d.vao.program for d in entries}
+    assert programs["skin"] is not programs["top"]
+    full = _make_renderer(renderer.backend)
+    full._specular = lambda part: True   # every part on the shaders with the highlight (u_ks = 0 for the top)
+    try:
+        cam = Camera(128, 128, 160.0, 160.0, 64.0, 64.0)
+        for deg in (0.0, 35.0, 170.0):
+            spec = make_spec(cam, [0.0, 0.0, 600.0], rotation=rot_y(deg))
+            a, b = renderer.render(spec, head), full.render(spec, head)
+            assert (a["seg"] == 7).sum() > 100   # the top: a smaller sphere below the head
+            for key in ("rgb", "depth", "seg"):
+                np.testing.assert_array_equal(a[key], b[key])
+        no_ks = _make_renderer(renderer.backend, ks=0.0)
+        try:   # the skin's highlight is on: without it the lit side differs
+            assert not np.array_equal(no_ks.render(spec, head)["rgb"], renderer.render(spec, head)["rgb"])
+        finally:
+            no_ks.close()
+    finally:
+        full.close()
