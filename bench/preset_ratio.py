@@ -101,9 +101,22 @@ def main() -> None:
     p.add_argument("--pool", type=int, default=10, help="identities (bench/render_throughput.py's module doc)")
     p.add_argument("--shard-size", type=int, default=100)
     args = p.parse_args()
+    for name in ("n", "block", "run_n", "shard_size", "pool", "size"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.warm < 0 or args.runs < 0:
+        p.error("--warm and --runs must be >= 0")
     names = {"a": args.preset, "b": args.against}
     presets = {k: None if v == "default" else v for k, v in names.items()}
     bar = BAR_SAMPLES_S / DEFAULT_THEN
+    from synth.config import ConfigError
+
+    for preset in presets.values():   # a wrong name stops here, before any head bank is built
+        try:
+            _cfg(preset, args)
+        except ConfigError as exc:
+            print(f"config error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     tmp = Path(tempfile.mkdtemp(prefix="preset-ratio-"))
     try:
         cpu = interleaved_cpu(presets, args, tmp)

@@ -656,7 +656,8 @@ def test_parts_without_the_highlight_draw_the_same_bytes_with_the_shorter_shader
     top = dataclasses.replace(skin, name="top", positions=skin.positions * 0.5 + np.array([0.0, 100.0, 0.0]))
     head = dataclasses.replace(head, identity=3001, parts=(skin, top))
     assert renderer._specular(skin) and not renderer._specular(top)
-    entries = renderer._head_entries(head)
+    with renderer.ctx:   # another test's renderer may hold the current context
+        entries = renderer._head_entries(head)
     programs = {d.part.name: d.vao.program for d in entries}
     assert programs["skin"] is not programs["top"]
     full = _make_renderer(renderer.backend)
