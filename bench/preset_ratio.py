@@ -52,13 +52,13 @@ def _cfg(preset: str | None, args):
                                   f"heads.pool_size={args.pool}"])
 
 
-def interleaved_cpu(presets: dict, args, tmp: Path) -> dict[str, list[float]]:
-    """{key: [CPU s of each sample's make + shard append]} for each of ``presets`` ({key: preset or
-    None}), their samples made one of each in turn in this process (see the module doc)."""
+def interleaved_cpu(cfgs: dict, args, tmp: Path) -> dict[str, list[float]]:
+    """{key: [CPU s of each sample's make + shard append]} for each of ``cfgs`` ({key: resolved
+    config}), their samples made one of each in turn in this process (see the module doc)."""
     from synth.runner import DEFAULT_MAKER, resolve_maker
     from synth.shards import ShardWriter, now_iso
 
-    makers = {k: resolve_maker(DEFAULT_MAKER)(_cfg(p, args), 0) for k, p in presets.items()}
+    makers = {k: resolve_maker(DEFAULT_MAKER)(cfg, 0) for k, cfg in cfgs.items()}
     for m in makers.values():   # warm-up: each head's uploads, cut-out classes and levels of detail
         for i in range(args.warm):
             m.make(i)
@@ -78,11 +78,11 @@ def interleaved_cpu(presets: dict, args, tmp: Path) -> dict[str, list[float]]:
     return cpu
 
 
-def steady_rate(preset: str | None, args, out: Path) -> float:
-    """2-worker steady samples/s of ``preset`` (None: the default): 2 x the median shard rate."""
+def steady_rate(cfg, args, out: Path) -> float:
+    """2-worker steady samples/s of a resolved config: 2 x the median shard rate."""
     from synth.runner import render_run
 
-    res = render_run(_cfg(preset, args), out, args.run_n, shard_size=args.shard_size, workers=2, progress=False,
+    res = render_run(cfg, out, args.run_n, shard_size=args.shard_size, workers=2, progress=False,
                      log=lambda m: None)
     per = sorted(r["count"] / r["seconds"] for r in res.manifest["shards"])
     return 2.0 * per[len(per) // 2]
@@ -111,15 +111,14 @@ def main() -> None:
     bar = BAR_SAMPLES_S / DEFAULT_THEN
     from synth.config import ConfigError
 
-    for preset in presets.values():   # a wrong name stops here, before any head bank is built
-        try:
-            _cfg(preset, args)
-        except ConfigError as exc:
-            print(f"config error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+    try:   # a wrong name stops here, before any head bank is built
+        cfgs = {k: _cfg(preset, args) for k, preset in presets.items()}
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     tmp = Path(tempfile.mkdtemp(prefix="preset-ratio-"))
     try:
-        cpu = interleaved_cpu(presets, args, tmp)
+        cpu = interleaved_cpu(cfgs, args, tmp)
         a, b = cpu["a"], cpu["b"]
         blocks = [sum(b[j:j + args.block]) / sum(a[j:j + args.block]) for j in range(0, args.n, args.block)]
         print(f"interleaved CPU, {args.n} samples each: {names['a']} {1e3 * sum(a) / len(a):.2f} ms, "
@@ -129,7 +128,7 @@ def main() -> None:
         for r in range(args.runs):
             rate = {}
             for k in ("a", "b") if r % 2 == 0 else ("b", "a"):
-                rate[k] = steady_rate(presets[k], args, tmp / f"{r}-{k}")
+                rate[k] = steady_rate(cfgs[k], args, tmp / f"{r}-{k}")
                 shutil.rmtree(tmp / f"{r}-{k}")
             ratios.append(rate["a"] / rate["b"])
             print(f"run round {r + 1}: {names['a']} {rate['a']:.0f}, {names['b']} {rate['b']:.0f} samples/s "
