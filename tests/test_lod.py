@@ -71,7 +71,8 @@ def test_the_renderer_draws_a_level_far_away_and_the_full_mesh_close_up():
     head = sphere_head(90.0)
     cam = Camera(128, 128, 300.0, 300.0, 64.0, 64.0)
     with GLRenderer(lod_px=0.0) as full, GLRenderer(lod_px=0.2) as coarse:
-        assert "meshoptimizer" in coarse.version and "meshoptimizer" not in full.version
+        assert "lod 0.2 px" in coarse.version and "lod" not in full.version
+        assert full.draw_order and "vertex-cache order, meshoptimizer" in full.version
         far = _spec(900.0, cam)  # (900 - 90) / 300 = 2.7 mm per px: a level of <= 0.54 mm
         a, b = full.render(far, head), coarse.render(far, head)
         (drawn,) = coarse._heads[next(iter(coarse._heads))]
@@ -101,7 +102,10 @@ def test_without_meshoptimizer_lod_fails_at_construction_naming_the_fix(monkeypa
     try:
         with pytest.raises(lod.LodUnavailable, match="gl_lod_px=0"):
             GLRenderer(lod_px=0.2)
-        GLRenderer(lod_px=0.0).close()  # full meshes need no meshoptimizer
+        with GLRenderer(lod_px=0.0) as full:  # full meshes need no meshoptimizer: drawn in the parts' order
+            assert not full.draw_order and "meshoptimizer" not in full.version
+            img = full.render(_spec(400.0, Camera(64, 64, 150.0, 150.0, 32.0, 32.0)), sphere_head(90.0))["rgb"]
+            assert img.std() > 5
     finally:
         lod._simplify_fn.cache_clear()
 
@@ -117,3 +121,41 @@ def test_the_config_sets_the_pipeline_renderers_level_of_detail():
         assert full.lod_px == 0.0 and "lod" not in full.version
     finally:
         default.close(), full.close()
+
+
+def test_the_draw_order_keeps_every_triangle_with_its_winding_over_renumbered_vertices():
+    part = sphere_part()
+    rng = np.random.default_rng(0)
+    tri = part.indices[rng.permutation(len(part.indices))[:5000]]  # scattered, and most vertices unused
+    ordered, remap = lod.draw_order(tri, len(part.positions))
+    used = np.unique(tri)
+    assert (remap[used] != lod.UNUSED).all() and (np.delete(remap, used) == lod.UNUSED).all()
+    assert sorted(remap[used]) == list(range(len(used)))  # packed: new numbers 0..used-1
+    old_of_new = np.empty(len(used), np.int64)
+    old_of_new[remap[used]] = used
+    back = old_of_new[ordered]
+
+    def canonical(t):  # the same triangle and winding whichever vertex it starts at
+        return {tuple(np.roll(r, -int(np.argmin(r)))) for r in t}
+
+    assert canonical(back) == canonical(tri) and len(back) == len(tri)
+    assert not np.array_equal(back, tri)  # reordered
+    np.testing.assert_array_equal(lod.cache_order(tri, len(part.positions)), back)
+
+
+@pytest.mark.parametrize("z_mm", [200.0, 900.0])
+def test_drawing_in_vertex_cache_order_gives_the_same_image(z_mm):
+    """The full mesh (near) and a level (far) drawn in the parts' order and in the cache order:
+    the same pixels but where two fragments tie in depth."""
+    from synth.render.gl import GLRenderer
+
+    head = sphere_head(90.0)
+    spec = _spec(z_mm, Camera(128, 128, 300.0, 300.0, 64.0, 64.0))
+    with GLRenderer(lod_px=0.2) as plain, GLRenderer(lod_px=0.2) as cached:
+        plain.draw_order = False
+        a, b = plain.render(spec, head), cached.render(spec, head)
+        (drawn,) = cached._heads[next(iter(cached._heads))]
+        assert drawn.remap is not None and plain._heads[next(iter(plain._heads))][0].remap is None
+        assert bool(drawn.levels) == (z_mm > 500.0)
+        assert (np.abs(a["rgb"].astype(int) - b["rgb"]).max(-1) > 0).sum() <= 2
+        np.testing.assert_array_equal(a["mask"], b["mask"])

@@ -55,6 +55,12 @@ Level of detail (``lod_px`` > 0, ``synth.render.lod``): the skin is drawn with t
 simplified index buffer whose error stays within ``lod_px`` render pixels at the head's nearest
 point, made on first use per (head, level) over the same vertex buffer.
 
+Draw order (``synth.render.lod.draw_order``, when meshoptimizer is installed): each part's triangles
+are uploaded in the order its vertex cache reuses best, over vertices renumbered by first use, and
+so are its levels. llvmpipe's draw module shades a vertex once per run of nearby indices, so a
+scattered order shades many vertices several times: this takes ~4 % off a faces render, with the
+same pixels but where two fragments tie in depth (0.1 pixel a frame).
+
 Caches: vertex/index buffers per (head identity, part, mesh fingerprint) in an
 LRU of ``max_heads`` heads; textures per ``texture_key`` in an LRU of
 ``max_textures``; framebuffers per output size (a smaller render, ``render_scale`` < 1,
@@ -115,8 +121,11 @@ def _choose_backends(backend: str) -> list[str]:
 class _DrawnPart:
     """One uploaded part: its full-detail vertex array and the levels of detail made for it so far.
 
-    indices: (F, 3) uint32, the triangles uploaded (cut-out triangles dropped).
+    indices: (F, 3) uint32, the part's triangles that are drawn (cut-out triangles dropped), in the
+        part's order and numbering (levels of detail are simplified from them).
     radius: mm, the farthest vertex from the head origin (bounds how near the part comes to the camera).
+    remap: (V,) uint32 part vertex -> vertex in the uploaded buffer (``lod.draw_order``), or None when
+        the buffer holds the part's vertices as they are.
     levels: level error (mm) -> (vertex array, index buffer) over the same vertex buffer, made on demand.
     """
 
@@ -126,6 +135,7 @@ class _DrawnPart:
     part: object
     indices: np.ndarray
     radius: float
+    remap: np.ndarray | None = None
     levels: dict = field(default_factory=dict)
 
     def release(self) -> None:
@@ -177,6 +187,7 @@ class GLRenderer(Closeable):
         self.lod_px, self.lod_parts = float(lod_px), tuple(lod_parts)
         if self.lod_px > 0:
             lod._simplify_fn()  # fail here, naming the fix, rather than at the first frame
+        self.draw_order = lod.available()  # meshoptimizer's vertex-cache order (see the module doc)
         errors = []
         self._loader = None
         self.ctx = None
@@ -193,7 +204,9 @@ class GLRenderer(Closeable):
         self.name = f"moderngl-{self.backend}"
         self.version = (f"moderngl {moderngl.__version__}; {info['GL_RENDERER']}; "
                         f"{info['GL_VERSION']}"
-                        + (f"; lod {self.lod_px:g} px, meshoptimizer {lod.library_version()}" if self.lod_px > 0 else ""))
+                        + (f"; lod {self.lod_px:g} px" if self.lod_px > 0 else "")
+                        + ("; vertex-cache order" if self.draw_order else "")
+                        + (f", meshoptimizer {lod.library_version()}" if self.lod_px > 0 or self.draw_order else ""))
         self.max_heads, self.max_textures = int(max_heads), int(max_textures)
         self.cull_parts, self.specular_parts = tuple(cull_parts), tuple(specular_parts)
         self.ks, self.shininess = float(ks), float(shininess)
@@ -287,11 +300,18 @@ class GLRenderer(Closeable):
             inter[:, 3:6] = part.normals
             inter[:, 6:8] = part.uvs
             inter[:, 8] = 0.0 if part.blend is None else part.blend
+            drawn, remap = indices, None
+            if self.draw_order:  # vertex-cache order over vertices renumbered by first use (see the module doc)
+                drawn, remap = lod.draw_order(indices, n)
+                used = remap != lod.UNUSED
+                packed = np.empty((int(used.sum()), 9), np.float32)
+                packed[remap[used]] = inter[used]
+                inter = packed
             vbo = self.ctx.buffer(inter)
-            ibo = self.ctx.buffer(indices)
+            ibo = self.ctx.buffer(drawn)
             vao = self._head_vertex_array(self._progs[cutout, self._specular(part)], vbo, ibo)
             radius = float(np.sqrt((np.asarray(part.positions, np.float64) ** 2).sum(1).max()))
-            entries.append(_DrawnPart(vao, vbo, ibo, part, indices, radius))
+            entries.append(_DrawnPart(vao, vbo, ibo, part, indices, radius, remap))
         cut = {self._progs[True, False], self._progs[True, True]}
         entries.sort(key=lambda d: d.vao.program in cut)  # opaque parts first: early z for the rest
         self._heads[key] = entries
@@ -320,6 +340,8 @@ class GLRenderer(Closeable):
         if entry is None:
             part = drawn.part
             indices, _ = lod.simplify(part.positions, part.uvs, drawn.indices, error)
+            if drawn.remap is not None:
+                indices = drawn.remap[lod.cache_order(indices, part.positions.shape[0])]
             ibo = self.ctx.buffer(indices)
             vao = self._head_vertex_array(drawn.vao.program, drawn.vbo, ibo)
             entry = drawn.levels[error] = (vao, ibo)

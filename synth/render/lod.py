@@ -34,6 +34,8 @@ import numpy as np
 
 #: error bounds (mm) of the levels a renderer makes on demand, finest first (sqrt(2) apart)
 LEVEL_ERRORS_MM = tuple(round(0.1 * 2 ** (k / 2), 3) for k in range(9))  # 0.1 ... 1.6
+#: remap entry of a vertex that no triangle uses (:func:`draw_order`)
+UNUSED = 0xFFFFFFFF
 #: meshopt_SimplifyErrorAbsolute: target and result errors in position units (mm), not relative
 _ERROR_ABSOLUTE = 1 << 2
 _FIX = "fix: pip install meshoptimizer==0.2.30a0 (setup.sh does), or set renderer.gl_lod_px=0 to draw full meshes"
@@ -56,6 +58,15 @@ def _simplify_fn():
     fn.argtypes = [p, p, n, p, n, n, p, n, p, n, p, n, ctypes.c_float, ctypes.c_uint, p]
     fn.restype = n
     return fn
+
+
+def available() -> bool:
+    """Whether meshoptimizer's library loads here (else :class:`LodUnavailable` from the functions that need it)."""
+    try:
+        _simplify_fn()
+    except LodUnavailable:
+        return False
+    return True
 
 
 def library_version() -> str:
@@ -97,6 +108,52 @@ def simplify(positions: np.ndarray, uvs: np.ndarray, indices: np.ndarray, error_
                        attributes.ctypes.data, 8, weights.ctypes.data, 2, None, 0,
                        float(error_mm), _ERROR_ABSOLUTE, err.ctypes.data)
     return out[:n].reshape(-1, 3).copy(), float(err[0])
+
+
+@lru_cache(maxsize=1)
+def _order_fns():
+    """``meshopt_optimizeVertexCache`` and ``meshopt_optimizeVertexFetchRemap`` with their C signatures."""
+    _simplify_fn()  # loads the library or raises LodUnavailable naming the fix
+    from meshoptimizer import _loader
+
+    lib = ctypes.CDLL(_loader.lib_path)
+    p, n = ctypes.c_void_p, ctypes.c_size_t
+    cache, remap = lib.meshopt_optimizeVertexCache, lib.meshopt_optimizeVertexFetchRemap
+    cache.argtypes, cache.restype = [p, p, n, n], None
+    remap.argtypes, remap.restype = [p, p, n, n], n
+    return cache, remap
+
+
+def draw_order(indices: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same triangles in the order a rasterizer's vertex cache reuses best, over vertices
+    renumbered by first use.
+
+    indices: (F, 3) triangles over ``n_vertices`` vertices. Returns ((F, 3) uint32 triangles,
+    (n_vertices,) uint32 remap: old vertex -> new, 0xFFFFFFFF for a vertex no triangle uses).
+    The triangles keep their winding; only their order and the vertex numbers change, so a
+    depth-tested draw gives the same pixels but where two fragments tie in depth.
+    Deterministic (meshoptimizer's ``optimizeVertexCache`` then ``optimizeVertexFetchRemap``).
+    """
+    cache, remap_fn = _order_fns()
+    tri = np.ascontiguousarray(indices, np.uint32).reshape(-1)
+    ordered = np.empty_like(tri)
+    remap = np.empty(int(n_vertices), np.uint32)
+    if tri.size:
+        cache(ordered.ctypes.data, tri.ctypes.data, tri.size, int(n_vertices))
+        remap_fn(remap.ctypes.data, ordered.ctypes.data, tri.size, int(n_vertices))
+    else:
+        remap.fill(UNUSED)
+    return remap[ordered].reshape(-1, 3), remap
+
+
+def cache_order(indices: np.ndarray, n_vertices: int) -> np.ndarray:
+    """(F, 3) uint32: ``indices`` reordered for the vertex cache (:func:`draw_order`'s triangles, not renumbered)."""
+    cache, _ = _order_fns()
+    tri = np.ascontiguousarray(indices, np.uint32).reshape(-1)
+    out = np.empty_like(tri)
+    if tri.size:
+        cache(out.ctypes.data, tri.ctypes.data, tri.size, int(n_vertices))
+    return out.reshape(-1, 3)
 
 
 def level_for(max_px: float, z_mm: float, radius_mm: float, focal_px: float) -> float | None:
