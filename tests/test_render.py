@@ -314,6 +314,39 @@ def test_a_frame_does_not_depend_on_the_frame_before(renderer):
         np.testing.assert_array_equal(out["rgb"][~out["mask"]], want[~out["mask"]])
 
 
+def test_a_frame_does_not_depend_on_the_head_drawn_before(renderer):
+    """The renderer skips uniforms that already hold their value: a part's class, highlight, tint and
+    sidedness, and the frame's pose and light, must still be the frame's own whatever came before."""
+    cam = Camera(96, 96, 150.0, 150.0, 48.0, 48.0)
+    skin = sphere_head(70.0)
+    part = skin.parts[0]
+    tinted = dataclasses.replace(skin, identity=1, parts=[
+        dataclasses.replace(part, name="top", tint=(0.9, 0.4, 0.3)),
+        dataclasses.replace(part, name="hair", tint=(0.2, 0.15, 0.1), positions=part.positions * 1.05)])
+    frames = [(skin, make_spec(cam, [0.0, 0.0, 500.0], rotation=rot_y(-20.0))),
+              (tinted, make_spec(cam, [10.0, 5.0, 560.0], rotation=rot_y(30.0))),
+              (tinted, make_spec(cam, [-5.0, 0.0, 480.0])),
+              (skin, make_spec(cam, [0.0, -8.0, 520.0], rotation=rot_y(15.0)))]
+    class Forgetful(dict):  # the renderer's memory of uniform values, made to remember nothing
+        def __setitem__(self, key, value):
+            pass
+
+    alone = []
+    for head, spec in frames:  # each frame from a fresh renderer that writes every uniform every time
+        fresh = _make_renderer("auto")
+        fresh._u_last = {k: Forgetful() for k in fresh._u_last}
+        try:
+            alone.append(fresh.render(spec, head))
+        finally:
+            fresh.close()
+    assert not np.array_equal(alone[0]["rgb"], alone[3]["rgb"])
+    for order in ((0, 1, 2, 3), (3, 2, 1, 0), (1, 3, 0, 2, 1)):
+        for i in order:
+            out = renderer.render(frames[i][1], frames[i][0])
+            for key in ("rgb", "depth", "mask"):
+                np.testing.assert_array_equal(out[key], alone[i][key])
+
+
 def test_determinism_across_renderers_and_processes(renderer):
     head = sphere_head(70.0)
     a = renderer.render(determinism_spec(), head)

@@ -65,7 +65,9 @@ Caches: vertex/index buffers per (head identity, part, mesh fingerprint) in an
 LRU of ``max_heads`` heads; textures per ``texture_key`` in an LRU of
 ``max_textures``; framebuffers per output size (a smaller render, ``render_scale`` < 1,
 draws into its lower-left viewport). No per-frame GL allocation,
-shader compile or texture upload once a head (and the levels its distances need) is cached. MSAA is never used, so
+shader compile or texture upload once a head (and the levels its distances need) is cached, and a
+uniform is written only when it is to hold another value than it does (the renderer remembers each
+program's: ~20 of a faces frame's ~75 uniform settings repeat what the uniform holds). MSAA is never used, so
 the same spec gives the same bytes (llvmpipe is deterministic).
 """
 from __future__ import annotations
@@ -222,18 +224,26 @@ class GLRenderer(Closeable):
                                                          fragment_shader=fragment_shader(cut, spec))
                            for cut in (False, True) for spec in (False, True)}
             self._u = {id(p): _uniforms(p) for p in self._progs.values()}
+            self._u_last = {id(p): {} for p in self._progs.values()}  # uniform -> the value it holds
             for prog in self._progs.values():
                 self._set(prog, "u_tex", value=0)
             self.ctx.front_face = "cw"  # see geometry.gl_projection: y mirror flips winding
 
     def _set(self, prog, name: str, data: bytes | None = None, value=None) -> None:
-        """Set a uniform if the compiler kept it."""
+        """Set a uniform if the compiler kept it and it does not hold that value (bytes or value) already:
+        each write is a GL call through moderngl."""
         u = self._u[id(prog)].get(name)
-        if u is not None:
-            if data is not None:
-                u.write(data)
-            else:
-                u.value = value
+        if u is None:
+            return
+        new = data if data is not None else value
+        last = self._u_last[id(prog)]
+        if name in last and last[name] == new:
+            return
+        if data is not None:
+            u.write(data)
+        else:
+            u.value = value
+        last[name] = new
 
     # ------------------------------------------------------------------ context
     def _create_context(self, backend: str, egl_device: int) -> None:
