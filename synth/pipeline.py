@@ -112,6 +112,9 @@ def scene_params(spec: SceneSpec, mask: np.ndarray, cover: np.ndarray | None = N
             "image": spec.background.image_path,
             "blur": float(spec.background.blur),
             **({} if spec.background.dim_ev is None else {"dim_ev": float(spec.background.dim_ev)}),
+            **({} if spec.background.crop is None else {
+                "pattern_size": [int(v) for v in spec.background.pattern_size],
+                "crop": [float(v) for v in spec.background.crop], "mirror": bool(spec.background.mirror)}),
         },
         "effects": {
             "downsample": float(e.downsample),

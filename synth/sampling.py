@@ -38,6 +38,10 @@ def sample_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
 #: stream of the torso pose, the fill / environment light, the backdrop's dimming and the sharpening
 #: (independent of every other draw)
 PEOPLE_STREAM = 1
+#: stream of a sample's pick and crop of a shared backdrop (:func:`share_backdrop`)
+BACKDROP_STREAM = 2
+#: the shared backdrops of a block of samples: SeedSequence([seed, block, BACKDROP_POOL, kind, slot])
+BACKDROP_POOL = 3
 
 
 def _uniform(rng: np.random.Generator, rng_range) -> float:
@@ -315,6 +319,48 @@ def sample_background(cfg: SynthConfig, rng: np.random.Generator) -> Background:
     return Background(kind=kind, color=color, seed=seed, image_path=path)
 
 
+#: kinds whose backdrop a block of samples can share (``background.share``): drawn from a seed at any size
+SHARED_BACKDROP_KINDS = ("leaves", "clutter", "studio", "outdoor")
+#: side of a sample's crop of a shared backdrop, a fraction of the pattern's (uniform in this range)
+SHARE_CROP = (0.6, 1.0)
+
+
+def share_backdrop(cfg: SynthConfig, background: Background, seed: int, index: int,
+                   size: tuple[int, int]) -> Background:
+    """``background`` turned into a crop of a backdrop that about ``background.share`` samples of its
+    block (``background.share_block`` consecutive indices) share, when its kind is one of
+    :data:`SHARED_BACKDROP_KINDS` and ``share`` > 1; else ``background`` as it is.
+
+    A block holds round(block x kind's share of the weights / share) patterns of each kind (at least
+    one); the pattern's seed and colour come from ``SeedSequence([seed, block, BACKDROP_POOL, kind,
+    slot])``, drawn as :func:`sample_background` draws them, and it is drawn at ``size`` (W, H: the
+    output frame). The sample's slot, crop (side in :data:`SHARE_CROP`, corner uniform over the
+    pattern) and mirroring come from its own ``BACKDROP_STREAM``, so no other draw moves.
+    """
+    b = cfg.background
+    if b.share <= 1.0 or background.kind not in SHARED_BACKDROP_KINDS:
+        return background
+    weights = [float(getattr(b, k)) for k in BACKGROUND_KINDS]
+    kind_index = BACKGROUND_KINDS.index(background.kind)
+    slots = max(1, round(b.share_block * weights[kind_index] / sum(weights) / b.share))
+    own = sample_rng(seed, index, BACKDROP_STREAM)
+    u = own.random(5)
+    slot = min(int(u[0] * slots), slots - 1)
+    lo, hi = SHARE_CROP
+    side = lo + (hi - lo) * float(u[1])
+    color, pattern_seed = _shared_pattern(int(seed), int(index) // int(b.share_block), kind_index, slot)
+    return replace(background, color=np.array(color), seed=pattern_seed, pattern_size=(int(size[0]), int(size[1])),
+                   crop=(float(u[2]) * (1.0 - side), float(u[3]) * (1.0 - side), side), mirror=bool(u[4] < 0.5))
+
+
+@lru_cache(maxsize=256)
+def _shared_pattern(seed: int, block: int, kind_index: int, slot: int) -> tuple[tuple[float, ...], int]:
+    """(colour, seed) of a block's shared backdrop pattern (:func:`share_backdrop`), drawn once per process."""
+    pool = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, block, BACKDROP_POOL, kind_index, slot])))
+    color = pool.uniform(0.05, 0.95, size=3)
+    return tuple(float(c) for c in color), int(pool.integers(0, 2**31 - 1))
+
+
 def sample_background_blur(cfg: SynthConfig, rng: np.random.Generator) -> float:
     """Defocus of the background (sigma as a fraction of the frame width, 0 = sharp); two
     numbers drawn whether or not it fires."""
@@ -492,7 +538,7 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     The draw order is fixed: identity, rotation, translation, framing, light, background,
     effects, background defocus from the sample's generator; then the torso, the fill and
     environment light, the backdrop's dimming and the sharpening from its second stream
-    (``PEOPLE_STREAM``). Numbers added to the scene later are drawn after the ones before them in their stream, so
+    (``PEOPLE_STREAM``); a shared backdrop's pick and crop from a third (``BACKDROP_STREAM``). Numbers added to the scene later are drawn after the ones before them in their stream, so
     a config that does not use them draws what it drew before.
     """
     rng = sample_rng(seed, index)
@@ -507,6 +553,7 @@ def sample_scene(cfg: SynthConfig, seed: int, index: int) -> SceneSpec:
     light = sample_light(cfg, rng)
     background = sample_background(cfg, rng)
     cam = framing.camera
+    background = share_backdrop(cfg, background, seed, index, (cam.width, cam.height))
     center = cam.project(translation[None])[0]
     face_px = cam.fy * NOMINAL_FACE_HEIGHT_MM / translation[2]
     effects = sample_effects(cfg, rng, cam, framing.px_scale, center, face_px)

@@ -121,6 +121,11 @@ class Background:
     dim_ev: stops by which the backdrop is lit below the subject (flash, spot or window light on
         the face: a dark backdrop behind a well-exposed face), in linear light; 0 = not dimmed,
         None where the config has no dimming (then it is not recorded either).
+    pattern_size: (W, H) px of a backdrop shared by several samples (``background.share``): the
+        pattern of ``kind``, ``seed`` and ``color`` is drawn at this size once, and this sample shows
+        the part ``crop`` = (x0, y0, side), fractions of W and H (the square's top-left corner and side),
+        enlarged or shrunk to the frame and mirrored left-right when ``mirror``; None (and crop None):
+        the pattern is drawn for this frame alone.
     """
 
     kind: str
@@ -129,6 +134,9 @@ class Background:
     image_path: str | None = None
     blur: float = 0.0
     dim_ev: float | None = None
+    pattern_size: tuple[int, int] | None = None
+    crop: tuple[float, float, float] | None = None
+    mirror: bool = False
 
 
 @dataclass(frozen=True)

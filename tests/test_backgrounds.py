@@ -237,3 +237,75 @@ def test_the_renderer_draws_every_configured_kind_and_names_them_on_an_unknown_o
     assert sorted(KINDS) == sorted(BACKGROUND_KINDS)
     with pytest.raises(ValueError, match="unknown background kind 'lava'.*outdoor"):
         make_background(Background(kind="lava", color=(0.5, 0.5, 0.5), seed=1), 16, 16)
+
+
+def _shared_config(share: float, kinds=("leaves", "clutter", "studio", "outdoor")):
+    from dataclasses import replace as dc_replace
+
+    from synth.config import BACKGROUND_KINDS, load_config
+
+    cfg = load_config(overrides=["heads.pool_size=4"])
+    weights = {k: (1.0 if k in kinds else 0.0) for k in BACKGROUND_KINDS}
+    return dc_replace(cfg, background=dc_replace(cfg.background, share=share, share_block=100, **weights))
+
+
+def test_shared_backdrops_draw_about_share_patterns_per_block_and_leave_every_other_draw_alone():
+    """share 6: ~100/6 patterns of a 100-sample block (kinds in proportion to their weights), each
+    sample its own crop and mirroring, recorded; the next block draws new patterns; share 1 (the
+    default) is the config without sharing, and the scene's other numbers are the same either way."""
+    from dataclasses import replace as dc_replace
+
+    from synth.sampling import SHARE_CROP, sample_scene
+
+    off, on = _shared_config(1.0), _shared_config(6.0)
+    blocks = [set(), set()]
+    crops = set()
+    for i in range(200):
+        a, b = sample_scene(off, 0, i), sample_scene(on, 0, i)
+        assert a.background.crop is None and a.background.pattern_size is None
+        assert b.background.kind == a.background.kind and b.background.blur == a.background.blur
+        assert np.array_equal(a.head.rotation, b.head.rotation) and a.effects == b.effects
+        assert b.background.pattern_size == (b.camera.width, b.camera.height)
+        x0, y0, side = b.background.crop
+        assert SHARE_CROP[0] <= side <= SHARE_CROP[1] and 0 <= x0 <= 1 - side and 0 <= y0 <= 1 - side
+        assert dc_replace(b.background, color=a.background.color, seed=a.background.seed, pattern_size=None,
+                          crop=None, mirror=False) == a.background
+        blocks[i // 100].add((b.background.kind, b.background.seed))
+        crops.add(b.background.crop)
+    assert all(14 <= len(s) <= 18 for s in blocks), [len(s) for s in blocks]  # 4 kinds x round(25 / 6)
+    assert not blocks[0] & blocks[1] and len(crops) == 200
+
+
+def test_a_shared_backdrop_is_a_crop_of_its_pattern_and_recorded_in_the_params():
+    """The frame shows the crop of the pattern drawn at pattern_size, resized to the frame and
+    mirrored; samples sharing a pattern show different parts of the same picture."""
+    from dataclasses import replace as dc_replace
+
+    from synth.render.background import shared_pattern
+
+    b = Background("leaves", np.array([0.6, 0.4, 0.3]), seed=11, pattern_size=(128, 96), crop=(0.25, 0.5, 0.5))
+    pattern = np.asarray(shared_pattern("leaves", 11, b.color, 128, 96))
+    want = cv2.resize(pattern[48:96, 32:96], (40, 30), interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(np.asarray(make_background(b, 40, 30)), want)
+    assert np.array_equal(np.asarray(make_background(dc_replace(b, mirror=True), 40, 30)), want[:, ::-1])
+    assert np.array_equal(np.asarray(make_background(dc_replace(b, blur=0.05), 40, 30)), defocus(want, 2.0))
+    whole = np.asarray(make_background(dc_replace(b, crop=(0.0, 0.0, 1.0)), 128, 96))
+    assert np.array_equal(whole, pattern)
+    assert np.array_equal(pattern, np.asarray(make_background(Background("leaves", b.color, seed=11), 128, 96)))
+
+
+def test_shared_backdrops_are_recorded_with_each_sample():
+    """The faces preset shares its scene backdrops; each sample's params record its crop."""
+    from pathlib import Path
+
+    from synth.config import load_config
+    from synth.runner import resolve_maker
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "pipeline.yaml", preset="faces", overrides=["heads.pool_size=2", "output.width=64", "output.height=64"])
+    maker = resolve_maker("synth.runner:make_sample_maker")(cfg, 0)
+    for i in range(6):
+        spec = maker.spec(i)
+        rec = maker.make(i)["params"]["background"]
+        assert spec.background.crop is not None  # every kind of the preset is a shared one
+        assert rec["crop"] == list(spec.background.crop) and rec["mirror"] == spec.background.mirror
+        assert rec["pattern_size"] == [64, 64] and rec["seed"] == spec.background.seed

@@ -335,6 +335,11 @@ class BackgroundConfig:
     blur: that defocus's Gaussian sigma range as a fraction of the frame width.
     dim_probability: chance the backdrop is lit less than the face (``Background.dim_ev``);
     dim_ev: by how many stops (linear light), a range.
+    share: scene backdrops (leaves, clutter, studio, outdoor) are each drawn once for about this
+        many samples of a block of ``share_block`` consecutive sample indices, and every sample shows
+        its own crop of one (``SHARE_CROP`` of the side, anywhere in it, mirrored half the time;
+        ``synth.sampling.share_backdrop``); 1 = every sample draws its own.
+    share_block: samples per block whose backdrops come from one set of patterns.
     """
 
     solid: float = 0.3
@@ -349,6 +354,8 @@ class BackgroundConfig:
     blur: Range = (0.003, 0.02)
     dim_probability: float = 0.0
     dim_ev: Range = (1.0, 4.0)
+    share: float = 1.0
+    share_block: int = 100
 
 
 @dataclass(frozen=True)

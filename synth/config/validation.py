@@ -166,6 +166,11 @@ def validate(cfg: SynthConfig) -> None:
                           "fix: give each kind a weight >= 0, at least one > 0")
     _check_prob(b.blur_probability, "background.blur_probability")
     _check_prob(b.dim_probability, "background.dim_probability")
+    if not (isinstance(b.share_block, int) and not isinstance(b.share_block, bool) and b.share_block >= 1):
+        raise ConfigError(f"background.share_block: {b.share_block!r}; fix: a whole number of samples >= 1, e.g. 100")
+    if not (_is_number(b.share) and 1.0 <= b.share <= b.share_block):
+        raise ConfigError(f"background.share: {b.share!r}; fix: 1 (every sample draws its own backdrop) up to "
+                          f"background.share_block ({b.share_block!r})")
     if not (0.0 <= b.dim_ev[0] and b.dim_ev[1] <= 10.0):
         raise ConfigError(f"background.dim_ev: {list(b.dim_ev)}; fix: keep within [0, 10] (stops darker than the face)")
     if not (0.0 <= b.blur[0] and b.blur[1] <= 0.2):

@@ -24,6 +24,11 @@
 * ``"outdoor"``: sky over a treeline, foliage, a field or a street (``synth.render.outdoor``):
   the layout and colours of portraits shot outside.
 
+A backdrop shared by several samples (``bg.crop``, ``synth.sampling.share_backdrop``) is the
+pattern of its kind drawn sharp once at ``bg.pattern_size`` (:func:`shared_pattern`, kept per process),
+of which each sample shows its own crop, resized bilinearly to the frame and mirrored or not; its
+defocus is then applied at the frame's size.
+
 ``bg.blur`` > 0 defocuses every kind but solid and studio (:func:`synth.draw.defocus.defocus`, sigma = blur x
 width; leaves, clutter and outdoor are drawn on a coarser grid first when the blur allows):
 the head, drawn over it, stays sharp. ``bg.dim_ev`` > 0 then darkens it by that many stops in
@@ -229,10 +234,50 @@ def _defocused_pattern(bg: Background, width: int, height: int, sigma: float) ->
     return cv2.resize(small, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
 
 
+#: shared backdrop patterns kept per process (~200 KB each at 256x256): a block of 100 samples uses ~16
+_PATTERNS_KEPT = 48
+_patterns: OrderedDict = OrderedDict()
+
+
+def shared_pattern(kind: str, seed: int, color, width: int, height: int) -> np.ndarray:
+    """(height, width, 3) uint8 read-only: the sharp backdrop of ``kind`` drawn from ``seed`` and ``color``
+    at width x height, drawn once and kept for the samples that share it (LRU)."""
+    key = (kind, int(seed), tuple(float(c) for c in np.asarray(color).reshape(3)), int(width), int(height))
+    img = _patterns.get(key)
+    if img is not None:
+        _patterns.move_to_end(key)
+        return img
+    img = np.array(_sharp_background(Background(kind, np.asarray(key[2]), seed=int(seed)), int(width), int(height)))
+    img.flags.writeable = False
+    _patterns[key] = img
+    while len(_patterns) > _PATTERNS_KEPT:
+        _patterns.popitem(last=False)
+    return img
+
+
+def _cropped_pattern(bg: Background, width: int, height: int) -> np.ndarray:
+    """(height, width, 3) uint8: the part ``bg.crop`` of the shared pattern (``bg.pattern_size``), resized
+    bilinearly to the frame and mirrored when ``bg.mirror`` (see ``synth.scene.Background``)."""
+    import cv2
+
+    pw, ph = (int(v) for v in bg.pattern_size)
+    x0, y0, side = (float(v) for v in bg.crop)
+    cx0, cy0 = min(round(x0 * pw), pw - 1), min(round(y0 * ph), ph - 1)
+    cw, ch = max(1, min(round(side * pw), pw - cx0)), max(1, min(round(side * ph), ph - cy0))
+    crop = shared_pattern(bg.kind, bg.seed, bg.color, pw, ph)[cy0:cy0 + ch, cx0:cx0 + cw]
+    out = cv2.resize(crop, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
+    return cv2.flip(out, 1) if bg.mirror else out
+
+
 def make_background(bg: Background, width: int, height: int) -> np.ndarray:
     """(height, width, 3) uint8 background for ``bg`` (read-only; see module doc), defocused by
     ``bg.blur`` (sigma = blur * width), then dimmed by ``bg.dim_ev``."""
     sigma = float(bg.blur) * width
+    if bg.crop is not None:
+        img = _cropped_pattern(bg, width, height)
+        if sigma > 0.0 and bg.kind != "studio":
+            img = defocus(img, sigma)
+        return _dimmed(img, bg.dim_ev)
     if sigma >= 0.3 and bg.kind in SCENE_KINDS:
         return _dimmed(_defocused_pattern(bg, width, height, sigma), bg.dim_ev)
     img = _sharp_background(bg, width, height)
