@@ -2,7 +2,12 @@
 machine's drift cancels.
 
     .venv/bin/python bench/preset_ratio.py [--preset faces] [--against default] [--n 600]
-                                           [--runs 0] [--run-n 1200]
+                                           [--runs 0] [--run-n 1200] [--set KEY=VALUE ...]
+                                           [--against-set KEY=VALUE ...]
+
+``--set`` / ``--against-set`` override config keys of either side, so one preset can be
+measured against itself with a setting changed (what a feature costs):
+``--preset faces --against faces --against-set background.share=1``.
 
 This machine's speed drifts by +-20 % within seconds, as much as a realism feature costs,
 so the absolute samples/s of `bench/render_throughput.py`, or two runs taken one after the
@@ -43,13 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 BAR_SAMPLES_S, DEFAULT_THEN = 250.0, 444.0
 
 
-def _cfg(preset: str | None, args):
+def _cfg(preset: str | None, args, sets=()):
     from synth.config import load_config
 
     root = Path(__file__).resolve().parents[1]
     return load_config(root / "pipeline.yaml", preset=preset,
                        overrides=[f"output.width={args.size}", f"output.height={args.size}",
-                                  f"heads.pool_size={args.pool}"])
+                                  f"heads.pool_size={args.pool}", *sets])
 
 
 def interleaved_cpu(cfgs: dict, args, tmp: Path) -> dict[str, list[float]]:
@@ -100,19 +105,23 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--pool", type=int, default=10, help="identities (bench/render_throughput.py's module doc)")
     p.add_argument("--shard-size", type=int, default=100)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override of --preset")
+    p.add_argument("--against-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override of --against")
     args = p.parse_args()
     for name in ("n", "block", "run_n", "shard_size", "pool", "size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.warm < 0 or args.runs < 0:
         p.error("--warm and --runs must be >= 0")
-    names = {"a": args.preset, "b": args.against}
-    presets = {k: None if v == "default" else v for k, v in names.items()}
+    presets = {k: None if v == "default" else v for k, v in (("a", args.preset), ("b", args.against))}
+    sets = {"a": args.set, "b": args.against_set}
+    names = {k: " ".join([args.preset if k == "a" else args.against, *sets[k]]) for k in presets}
     bar = BAR_SAMPLES_S / DEFAULT_THEN
     from synth.config import ConfigError
 
     try:   # a wrong name stops here, before any head bank is built
-        cfgs = {k: _cfg(preset, args) for k, preset in presets.items()}
+        cfgs = {k: _cfg(preset, args, sets[k]) for k, preset in presets.items()}
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
