@@ -58,7 +58,7 @@ point, made on first use per (head, level) over the same vertex buffer.
 Draw order (``synth.render.lod.draw_order``, when meshoptimizer is installed): each part's triangles
 are uploaded in the order its vertex cache reuses best, over vertices renumbered by first use, and
 so are its levels. llvmpipe's draw module shades a vertex once per run of nearby indices, so a
-scattered order shades many vertices several times: this takes ~4 % off a faces render, with the
+scattered order shades many vertices several times: this takes ~3 % off a faces render, with the
 same pixels but where two fragments tie in depth (0.1 pixel a frame).
 
 Caches: vertex/index buffers per (head identity, part, mesh fingerprint) in an
