@@ -114,14 +114,13 @@ def main() -> None:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.warm < 0 or args.runs < 0:
         p.error("--warm and --runs must be >= 0")
-    presets = {k: None if v == "default" else v for k, v in (("a", args.preset), ("b", args.against))}
-    sets = {"a": args.set, "b": args.against_set}
-    names = {k: " ".join([args.preset if k == "a" else args.against, *sets[k]]) for k in presets}
+    sides = {"a": (args.preset, args.set), "b": (args.against, args.against_set)}  # (preset, overrides)
+    names = {k: " ".join([preset, *sets]) for k, (preset, sets) in sides.items()}
     bar = BAR_SAMPLES_S / DEFAULT_THEN
     from synth.config import ConfigError
 
     try:   # a wrong name stops here, before any head bank is built
-        cfgs = {k: _cfg(preset, args, sets[k]) for k, preset in presets.items()}
+        cfgs = {k: _cfg(None if preset == "default" else preset, args, sets) for k, (preset, sets) in sides.items()}
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

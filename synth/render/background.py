@@ -273,14 +273,12 @@ def make_background(bg: Background, width: int, height: int) -> np.ndarray:
     """(height, width, 3) uint8 background for ``bg`` (read-only; see module doc), defocused by
     ``bg.blur`` (sigma = blur * width), then dimmed by ``bg.dim_ev``."""
     sigma = float(bg.blur) * width
-    if bg.crop is not None:
+    if bg.crop is not None:  # a crop of a shared pattern, defocused at the frame's size below
         img = _cropped_pattern(bg, width, height)
-        if sigma > 0.0 and bg.kind != "studio":
-            img = defocus(img, sigma)
-        return _dimmed(img, bg.dim_ev)
-    if sigma >= 0.3 and bg.kind in SCENE_KINDS:
+    elif sigma >= 0.3 and bg.kind in SCENE_KINDS:
         return _dimmed(_defocused_pattern(bg, width, height, sigma), bg.dim_ev)
-    img = _sharp_background(bg, width, height)
+    else:
+        img = _sharp_background(bg, width, height)
     if sigma > 0.0 and bg.kind not in ("solid", "studio"):
         img = defocus(np.asarray(img), sigma)
     return _dimmed(img, bg.dim_ev)

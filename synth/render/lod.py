@@ -134,15 +134,11 @@ def draw_order(indices: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.nda
     depth-tested draw gives the same pixels but where two fragments tie in depth.
     Deterministic (meshoptimizer's ``optimizeVertexCache`` then ``optimizeVertexFetchRemap``).
     """
-    cache, remap_fn = _order_fns()
-    tri = np.ascontiguousarray(indices, np.uint32).reshape(-1)
-    ordered = np.empty_like(tri)
-    remap = np.empty(int(n_vertices), np.uint32)
-    if tri.size:
-        cache(ordered.ctypes.data, tri.ctypes.data, tri.size, int(n_vertices))
-        remap_fn(remap.ctypes.data, ordered.ctypes.data, tri.size, int(n_vertices))
-    else:
-        remap.fill(UNUSED)
+    _, remap_fn = _order_fns()
+    ordered = cache_order(indices, n_vertices).reshape(-1)
+    remap = np.full(int(n_vertices), UNUSED, np.uint32)
+    if ordered.size:
+        remap_fn(remap.ctypes.data, ordered.ctypes.data, ordered.size, int(n_vertices))
     return remap[ordered].reshape(-1, 3), remap
 
 
