@@ -73,10 +73,13 @@ def build_renderer(cfg: SynthConfig):
             return blender
     from synth.render.gl import GLRenderer
 
+    mouth = {"mouth": r.gl_lod_mouth_px, "teeth": r.gl_lod_mouth_px} if r.gl_lod_mouth_px > 0 else {}
+    gl_options = {"backend": r.gl_context, "mipmaps": r.gl_mipmaps, "cutout_mipmaps": r.gl_cutout_mipmaps,
+                  "lod_px": r.gl_lod_px, "part_lod_px": mouth}
     if blender is None:
-        return GLRenderer(backend=r.gl_context, mipmaps=r.gl_mipmaps, lod_px=r.gl_lod_px)
+        return GLRenderer(**gl_options)
     try:
-        gl = GLRenderer(backend=r.gl_context, mipmaps=r.gl_mipmaps, lod_px=r.gl_lod_px)
+        gl = GLRenderer(**gl_options)
     except Exception:
         blender.close()
         raise

@@ -40,6 +40,8 @@ def test_overrides_and_hash():
     ("background.image=1.0", "background.image_folder"),
     ("renderer.gl_mipmaps=cubic", "renderer.gl_mipmaps"),
     ("renderer.gl_lod_px=-0.5", "renderer.gl_lod_px"),
+    ("renderer.gl_cutout_mipmaps=cubic", "renderer.gl_cutout_mipmaps"),
+    ("renderer.gl_lod_mouth_px=5", "renderer.gl_lod_mouth_px: 5.0; fix: keep within [0, 4]"),
     ("pose.pitch=[400, 500]", "pose.pitch: [400.0, 500.0]; fix: keep the range within [-180, 180]"),
     ("pose.yaw=[.nan, .nan]", "pose.yaw: expected a finite number"),
     ("lighting.intensity=[1, .inf]", "lighting.intensity: expected a finite number"),

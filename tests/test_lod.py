@@ -3,6 +3,8 @@ vertices, error within the bound asked for, chosen by screen-space error, and a 
 meshoptimizer."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -159,3 +161,36 @@ def test_drawing_in_vertex_cache_order_gives_the_same_image(z_mm):
         assert bool(drawn.levels) == (z_mm > 500.0)
         assert (np.abs(a["rgb"].astype(int) - b["rgb"]).max(-1) > 0).sum() <= 2
         np.testing.assert_array_equal(a["mask"], b["mask"])
+
+
+def test_a_part_with_its_own_budget_draws_its_own_level():
+    """``part_lod_px`` gives a named part a budget of its own, in place of ``lod_px``, even when the
+    part is not in ``lod_parts``; the version string names it; the faces preset sets the mouth's."""
+    import dataclasses
+
+    from synth.config import load_config
+    from synth.heads.mesh import HeadMesh
+    from synth.pipeline import build_renderer
+    from synth.render.gl import GLRenderer
+
+    skin = sphere_part()
+    mouth = dataclasses.replace(skin, name="mouth", positions=skin.positions * 0.3 + np.array([0.0, 40.0, -70.0]))
+    head = HeadMesh(identity=7, parts=(skin, mouth), landmarks=sphere_head(90.0).landmarks)
+    spec = _spec(900.0, Camera(128, 128, 300.0, 300.0, 64.0, 64.0))
+    with GLRenderer(lod_px=0.2, part_lod_px={"mouth": 1.0}) as own, GLRenderer(lod_px=0.2) as plain:
+        assert "lod 0.2 px; mouth lod 1 px" in own.version and "mouth" not in plain.version
+        own.render(spec, head), plain.render(spec, head)
+        levels = {d.part.name: list(d.levels) for d in own._heads[next(iter(own._heads))]}
+        plain_levels = {d.part.name: list(d.levels) for d in plain._heads[next(iter(plain._heads))]}
+    assert levels["skin"] == plain_levels["skin"] == [lod.level_for(0.2, 900.0, 90.0, 300.0)]
+    radius = float(np.sqrt((mouth.positions.astype(np.float64) ** 2).sum(1).max()))
+    assert levels["mouth"] == [lod.level_for(1.0, 900.0, radius, 300.0)] and plain_levels["mouth"] == []
+    with pytest.raises(ValueError, match=r"part_lod_px\['mouth'\]"):
+        GLRenderer(part_lod_px={"mouth": -1.0})
+    faces = build_renderer(load_config(Path(__file__).resolve().parents[1] / "pipeline.yaml", preset="faces"))
+    try:
+        assert faces._part_lod_px["mouth"] == faces._part_lod_px["teeth"] == 1.5
+        assert faces._part_lod_px["skin"] == 0.3 and faces.cutout_mipmaps == "nearest"
+        assert "mouth lod 1.5 px" in faces.version
+    finally:
+        faces.close()

@@ -649,9 +649,10 @@ def test_value_noise_is_the_smoothstep_bilinear_octave_sum():
         assert -1e-6 <= got.min() and got.max() <= 1.0 + 1e-6
 
 
-def test_mipmaps_nearest_for_opaque_textures_only(renderer):
+def test_mipmaps_nearest_for_opaque_textures_and_cutout_mipmaps_for_the_rest(renderer):
     """mipmaps="nearest" filters opaque textures bilinearly in the nearest mip level, keeps cut-out
-    textures trilinear, and draws a head within a fraction of a grey level of trilinear."""
+    textures trilinear unless cutout_mipmaps="nearest", and draws a head within a fraction of a
+    grey level of trilinear."""
     import moderngl
 
     from synth.heads.mesh import HeadMesh
@@ -664,21 +665,28 @@ def test_mipmaps_nearest_for_opaque_textures_only(renderer):
     cut_head = HeadMesh(identity=1, parts=(cut_part,), landmarks=head.landmarks)
     spec = make_spec(cam, [0.0, 0.0, 900.0], rotation=rot_y(30.0))
     near, lin = _make_renderer(renderer.backend, mipmaps="nearest"), _make_renderer(renderer.backend, mipmaps="linear")
+    all_near = _make_renderer(renderer.backend, mipmaps="nearest", cutout_mipmaps="nearest")
     try:
         a, b = near.render(spec, head), lin.render(spec, head)
         near.render(spec, cut_head)
+        cut_trilinear, cut_nearest = near.render(spec, cut_head), all_near.render(spec, cut_head)
         filters = {key: t.filter for key, (t, *_) in near._textures.items()}
         assert all(t.filter[0] == moderngl.LINEAR_MIPMAP_LINEAR for t, *_ in lin._textures.values())
+        assert all_near._textures["test/cut-corner"][0].filter[0] == moderngl.LINEAR_MIPMAP_NEAREST
     finally:
-        near.close(), lin.close()
+        near.close(), lin.close(), all_near.close()
     assert filters[head.parts[0].texture_key][0] == moderngl.LINEAR_MIPMAP_NEAREST
     assert filters["test/cut-corner"][0] == moderngl.LINEAR_MIPMAP_LINEAR
     diff = np.abs(a["rgb"].astype(int) - b["rgb"])[a["mask"]]
     assert diff.max() > 0 and diff.mean() < 2.0  # a real difference, and a small one (sharp test texture)
+    cut_diff = np.abs(cut_trilinear["rgb"].astype(int) - cut_nearest["rgb"])[cut_trilinear["mask"]]
+    assert cut_diff.max() > 0 and cut_diff.mean() < 2.0  # cutout_mipmaps="nearest": the same kind of change
     from synth.render.gl import GLRenderer
 
     with pytest.raises(ValueError, match="mipmaps"):
         GLRenderer(renderer.backend, mipmaps="cubic")
+    with pytest.raises(ValueError, match="cutout_mipmaps"):
+        GLRenderer(renderer.backend, cutout_mipmaps="cubic")
 
 
 def test_parts_without_the_highlight_draw_the_same_bytes_with_the_shorter_shaders(renderer):

@@ -205,8 +205,12 @@ def validate(cfg: SynthConfig) -> None:
     _check_choice("renderer.backend", r.backend, ("gl", "blender", "mix"), "use 'gl', 'blender' or 'mix'")
     _check_choice("renderer.gl_context", r.gl_context, ("auto", "osmesa", "egl"), "use auto, osmesa or egl")
     _check_choice("renderer.gl_mipmaps", r.gl_mipmaps, ("nearest", "linear"), "use nearest or linear")
+    _check_choice("renderer.gl_cutout_mipmaps", r.gl_cutout_mipmaps, ("nearest", "linear"), "use nearest or linear")
     if not 0.0 <= r.gl_lod_px <= 2.0:
         raise ConfigError(f"renderer.gl_lod_px: {r.gl_lod_px}; fix: keep within [0, 2] render pixels (0 = full meshes)")
+    if not 0.0 <= r.gl_lod_mouth_px <= 4.0:
+        raise ConfigError(f"renderer.gl_lod_mouth_px: {r.gl_lod_mouth_px}; fix: keep within [0, 4] render pixels "
+                          "(0 = the teeth at gl_lod_px, the mouth interior in full)")
     _check_prob(r.blender_ratio, "renderer.blender_ratio")
     if not 1 <= r.cycles_samples <= 4096:
         raise ConfigError(f"renderer.cycles_samples: {r.cycles_samples}; fix: use 1..4096 samples per pixel")

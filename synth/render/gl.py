@@ -51,9 +51,11 @@ first when an NVIDIA device is present (``/dev/nvidia0``, i.e. a GPU machine),
 else OSMesa first (the CPU default); if the first choice fails to create a
 context the other is tried. OSMesa needs ``apt-get install libosmesa6``.
 
-Level of detail (``lod_px`` > 0, ``synth.render.lod``): the skin is drawn with the coarsest
-simplified index buffer whose error stays within ``lod_px`` render pixels at the head's nearest
-point, made on first use per (head, level) over the same vertex buffer.
+Level of detail (``lod_px`` > 0, ``synth.render.lod``): the skin, body, clothes and teeth are drawn
+with the coarsest simplified index buffer whose error stays within ``lod_px`` render pixels at the
+head's nearest point, made on first use per (head, level) over the same vertex buffer; a part may
+have a budget of its own (``part_lod_px``: the faces preset draws the mouth interior and the
+teeth, which the lips mostly hide, at 5x the skin's).
 
 Draw order (``synth.render.lod.draw_order``, when meshoptimizer is installed): each part's triangles
 are uploaded in the order its vertex cache reuses best, over vertices renumbered by first use, and
@@ -169,25 +171,36 @@ class GLRenderer(Closeable):
     lod_px: level of detail (``synth.render.lod``): parts in ``lod_parts`` are drawn with the
         coarsest simplified level whose error stays within this many render pixels at the head's
         nearest point; 0 draws every part in full (needs no meshoptimizer).
+    part_lod_px: part name -> its own budget in render pixels, in place of ``lod_px`` (a part named
+        here is drawn with levels even when it is not in ``lod_parts``; 0 draws it in full).
     mipmaps: "nearest" (bilinear in the nearest mip level) or "linear" (trilinear) for
-        textures without cut-out texels; cut-out textures are always trilinear (their
-        filtered alpha decides coverage, and a level switch would move the silhouette).
-        Trilinear fetches two levels per pixel: "nearest" saves 5 % of llvmpipe's frame
-        CPU at 0.11 grey levels mean difference on head pixels (99.9 % within 3 levels).
+        textures without cut-out texels. Trilinear fetches two levels per pixel: "nearest"
+        saves 5 % of llvmpipe's frame CPU at 0.11 grey levels mean difference on head pixels
+        (99.9 % within 3 levels).
+    cutout_mipmaps: the same for textures with cut-out texels (hair, lashes, brows): their
+        filtered alpha decides coverage, so "nearest" moves the edges of hair cards where the
+        level changes across a card, where "linear" blends two levels' alpha.
     """
 
     def __init__(self, backend: str = "auto", *, max_heads: int = 512, max_textures: int = 512,
                  cull_parts: tuple[str, ...] = ("skin", "mouth", "body"), specular_parts: tuple[str, ...] = ("skin", "body"),
                  ks: float = 0.08, shininess: float = 24.0, landmark_tol_mm: float = 4.0,
-                 egl_device: int = 0, mipmaps: str = "nearest", lod_px: float = 0.0,
-                 lod_parts: tuple[str, ...] = ("skin", "body", "top", "teeth")):
-        if mipmaps not in ("nearest", "linear"):
-            raise ValueError(f"mipmaps must be 'nearest' or 'linear', not {mipmaps!r}")
+                 egl_device: int = 0, mipmaps: str = "nearest", cutout_mipmaps: str = "linear",
+                 lod_px: float = 0.0, lod_parts: tuple[str, ...] = ("skin", "body", "top", "teeth"),
+                 part_lod_px: dict[str, float] | None = None):
+        for key, value in (("mipmaps", mipmaps), ("cutout_mipmaps", cutout_mipmaps)):
+            if value not in ("nearest", "linear"):
+                raise ValueError(f"{key} must be 'nearest' or 'linear', not {value!r}")
         if not (float(lod_px) >= 0.0):
             raise ValueError(f"lod_px must be >= 0 (0 = full meshes), not {lod_px!r}")
-        self.mipmaps = mipmaps
+        for name, px in (part_lod_px or {}).items():
+            if not (float(px) >= 0.0):
+                raise ValueError(f"part_lod_px[{name!r}] must be >= 0 (0 = the full mesh), not {px!r}")
+        budgets = {name: lod_px for name in lod_parts} | dict(part_lod_px or {})
+        self.mipmaps, self.cutout_mipmaps = mipmaps, cutout_mipmaps
         self.lod_px, self.lod_parts = float(lod_px), tuple(lod_parts)
-        if self.lod_px > 0:
+        self._part_lod_px = {name: float(px) for name, px in budgets.items() if float(px) > 0.0}
+        if self._part_lod_px:
             lod._simplify_fn()  # fail here, naming the fix, rather than at the first frame
         self.draw_order = lod.available()  # meshoptimizer's vertex-cache order (see the module doc)
         errors = []
@@ -207,8 +220,10 @@ class GLRenderer(Closeable):
         self.version = (f"moderngl {moderngl.__version__}; {info['GL_RENDERER']}; "
                         f"{info['GL_VERSION']}"
                         + (f"; lod {self.lod_px:g} px" if self.lod_px > 0 else "")
+                        + "".join(f"; {name} lod {px:g} px" for name, px in sorted(self._part_lod_px.items())
+                                  if px != self.lod_px)
                         + ("; vertex-cache order" if self.draw_order else "")
-                        + (f", meshoptimizer {lod.library_version()}" if self.lod_px > 0 or self.draw_order else ""))
+                        + (f", meshoptimizer {lod.library_version()}" if self._part_lod_px or self.draw_order else ""))
         self.max_heads, self.max_textures = int(max_heads), int(max_textures)
         self.cull_parts, self.specular_parts = tuple(cull_parts), tuple(specular_parts)
         self.ks, self.shininess = float(ks), float(shininess)
@@ -340,10 +355,12 @@ class GLRenderer(Closeable):
 
     def _vertex_array(self, drawn: _DrawnPart, z_mm: float, focal_px: float):
         """The vertex array to draw ``drawn`` with for a head ``z_mm`` in front of a camera of focal
-        length ``focal_px``: its level of detail within ``lod_px`` (made on first use), else the full mesh."""
-        if self.lod_px <= 0 or drawn.part.name not in self.lod_parts:
+        length ``focal_px``: its level of detail within its budget (``lod_px``, or ``part_lod_px``; made
+        on first use), else the full mesh."""
+        max_px = self._part_lod_px.get(drawn.part.name)
+        if max_px is None:
             return drawn.vao
-        error = lod.level_for(self.lod_px, z_mm, drawn.radius, focal_px)
+        error = lod.level_for(max_px, z_mm, drawn.radius, focal_px)
         if error is None:
             return drawn.vao
         entry = drawn.levels.get(error)
@@ -395,7 +412,7 @@ class GLRenderer(Closeable):
         tex = self.ctx.texture((img.shape[1], img.shape[0]), 4, img)
         tex.build_mipmaps()
         cutout = bool((img[..., 3] < ALPHA_CUT).any())
-        nearest = self.mipmaps == "nearest" and not cutout
+        nearest = (self.cutout_mipmaps if cutout else self.mipmaps) == "nearest"
         tex.filter = (moderngl.LINEAR_MIPMAP_NEAREST if nearest else moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         entry = (tex, cutout, texture_luminance(img))
         self._textures[part.texture_key] = entry
