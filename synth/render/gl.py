@@ -193,13 +193,15 @@ class GLRenderer(Closeable):
                 raise ValueError(f"{key} must be 'nearest' or 'linear', not {value!r}")
         if not (float(lod_px) >= 0.0):
             raise ValueError(f"lod_px must be >= 0 (0 = full meshes), not {lod_px!r}")
-        for name, px in (part_lod_px or {}).items():
-            if not (float(px) >= 0.0):
+        own = {name: float(px) for name, px in (part_lod_px or {}).items()}
+        for name, px in own.items():
+            if not (px >= 0.0):
                 raise ValueError(f"part_lod_px[{name!r}] must be >= 0 (0 = the full mesh), not {px!r}")
-        budgets = {name: lod_px for name in lod_parts} | dict(part_lod_px or {})
         self.mipmaps, self.cutout_mipmaps = mipmaps, cutout_mipmaps
-        self.lod_px, self.lod_parts = float(lod_px), tuple(lod_parts)
-        self._part_lod_px = {name: float(px) for name, px in budgets.items() if float(px) > 0.0}
+        self.lod_px = float(lod_px)
+        # part name -> budget in render px, for the parts drawn with levels (see _vertex_array)
+        budgets = {name: self.lod_px for name in lod_parts} | own
+        self._part_lod_px = {name: px for name, px in budgets.items() if px > 0.0}
         if self._part_lod_px:
             lod._simplify_fn()  # fail here, naming the fix, rather than at the first frame
         self.draw_order = lod.available()  # meshoptimizer's vertex-cache order (see the module doc)
@@ -220,8 +222,7 @@ class GLRenderer(Closeable):
         self.version = (f"moderngl {moderngl.__version__}; {info['GL_RENDERER']}; "
                         f"{info['GL_VERSION']}"
                         + (f"; lod {self.lod_px:g} px" if self.lod_px > 0 else "")
-                        + "".join(f"; {name} lod {px:g} px" for name, px in sorted(self._part_lod_px.items())
-                                  if px != self.lod_px)
+                        + "".join(f"; {name} lod {px:g} px" for name, px in sorted(own.items()))
                         + ("; vertex-cache order" if self.draw_order else "")
                         + (f", meshoptimizer {lod.library_version()}" if self._part_lod_px or self.draw_order else ""))
         self.max_heads, self.max_textures = int(max_heads), int(max_textures)
